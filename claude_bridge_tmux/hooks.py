@@ -1,0 +1,145 @@
+"""Claude hooks passed per run with ``--settings``, and the spool directory they write to.
+
+Each hook is a tiny shell command (no Python start-up on the turn's critical path: the Stop hook
+runs before the CLI writes ``system/turn_duration``) that copies the hook's stdin JSON into a file
+``<spool>/<Event>.<pid>.json`` (written as ``.tmp`` then renamed, so readers never see half a file).
+The PermissionRequest hook additionally answers ``deny`` with ``claude -p``'s message, so a tool that
+needs approval is denied and the turn continues, as in print mode (claude-reference §0.5, §3.5).
+
+Nothing is ever written into the user's own settings files.  A caller's ``--settings`` (file or
+JSON string) is merged: its hooks are kept and ours appended.
+
+Hook payload shapes (2.1.197 and 2.1.329): SessionStart ``{session_id, transcript_path, cwd,
+hook_event_name, source, model}``; UserPromptSubmit ``{…, prompt_id, permission_mode, prompt}``;
+Stop ``{…, prompt_id, last_assistant_message, stop_hook_active}``; StopFailure ``{…, error,
+last_assistant_message}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .paths import write_private
+
+SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd")
+DENY_MESSAGE = "This command requires approval"
+
+
+class SettingsError(Exception):
+    """The caller's ``--settings`` value is neither a readable JSON file nor a JSON object string."""
+
+
+def _sink_command(spool: Path, event: str, reply: str | None = None) -> str:
+    target = shlex.quote(str(spool / event))
+    cmd = f'f={target}.$$; cat > "$f.tmp" && mv "$f.tmp" "$f.json"'
+    if reply is not None:
+        cmd += f"; printf '%s' {shlex.quote(reply)}"
+    return cmd
+
+
+def deny_reply(message: str = DENY_MESSAGE) -> str:
+    """The PermissionRequest hook output that denies with ``message`` (hook output schema of 2.1.x)."""
+    return json.dumps({
+        "hookSpecificOutput": {
+            "hookEventName": "PermissionRequest",
+            "decision": {"behavior": "deny", "message": message},
+        }
+    })
+
+
+def bridge_hooks(spool: Path, *, deny_permission_requests: bool) -> dict[str, Any]:
+    """The ``hooks`` settings object the bridge adds to a run."""
+    hooks: dict[str, Any] = {}
+    for event in SPOOLED_EVENTS:
+        hooks[event] = [{"hooks": [{"type": "command", "command": _sink_command(spool, event)}]}]
+    if deny_permission_requests:
+        hooks["PermissionRequest"] = [{"matcher": "*", "hooks": [{
+            "type": "command", "command": _sink_command(spool, "PermissionRequest", deny_reply())}]}]
+    return hooks
+
+
+def load_caller_settings(value: str | None, cwd: str) -> dict[str, Any]:
+    """Parse a caller's ``--settings`` value the way claude does: a JSON object string, else a file path.
+
+    Raises SettingsError (one line) when it is neither.
+    """
+    if value is None:
+        return {}
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise SettingsError(f"Error: Invalid JSON provided to --settings: {e}") from e
+    else:
+        path = Path(value) if os.path.isabs(value) else Path(cwd) / value
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise SettingsError(f"Error: Settings file not found: {value}") from e
+        except (OSError, ValueError) as e:
+            raise SettingsError(f"Error: Invalid settings file {value}: {e}") from e
+    if not isinstance(data, dict):
+        raise SettingsError("Error: --settings must be a JSON object")
+    return data
+
+
+def merged_settings(caller: dict[str, Any], spool: Path, *, deny_permission_requests: bool) -> dict[str, Any]:
+    """Caller settings with the bridge's hooks appended to each event's matcher list."""
+    out = dict(caller)
+    hooks = {k: list(v) for k, v in (caller.get("hooks") or {}).items()}
+    for event, matchers in bridge_hooks(spool, deny_permission_requests=deny_permission_requests).items():
+        hooks.setdefault(event, []).extend(matchers)
+    out["hooks"] = hooks
+    return out
+
+
+def write_settings(path: Path, settings: dict[str, Any]) -> Path:
+    """Write the run's settings file (0600)."""
+    return write_private(path, orjson.dumps(settings))
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    """One spooled hook call: ``event`` name, ``payload`` (the JSON claude gave the hook), file ``mtime``."""
+
+    event: str
+    payload: dict[str, Any]
+    mtime: float
+
+
+class HookSpool:
+    """Reads (and deletes) the hook files in a spool directory, oldest first."""
+
+    def __init__(self, spool: Path):
+        self.dir = spool
+        spool.mkdir(mode=0o700, exist_ok=True)
+
+    def drain(self) -> list[HookEvent]:
+        """Return every complete hook file written since the last call, oldest first."""
+        events: list[HookEvent] = []
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return events
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            path = self.dir / name
+            try:
+                st = path.stat()
+                data = orjson.loads(path.read_bytes())
+                path.unlink()
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if isinstance(data, dict):
+                events.append(HookEvent(name.split(".", 1)[0], data, st.st_mtime))
+        events.sort(key=lambda e: e.mtime)
+        return events

@@ -1,0 +1,192 @@
+"""Claude panes on private tmux servers (libtmux).
+
+Every server the bridge starts has its own socket inside a 0700 run directory, a minimal config
+(``remain-on-exit`` so a dead claude's last screen can still be read, no status line, a wide
+window so replies do not wrap), and no environment of its own reaches claude: panes run the
+``launch`` trampoline, which ``execve``s claude with the exact environment in a 0600 spec file.
+
+Shapes: screen lines are ``list[str]`` without trailing newlines; sizes are in cells.
+Errors: PaneError (one-line reason) for tmux failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import sys
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libtmux
+import orjson
+
+from . import launch as launch_module
+from .paths import write_private
+
+PANE_WIDTH = 250
+PANE_HEIGHT = 50
+
+TMUX_CONF = """\
+set -g remain-on-exit on
+set -g history-limit 5000
+set -g status off
+set -g focus-events on
+set -s escape-time 10
+set -g default-terminal "{term}"
+"""
+
+
+class PaneError(Exception):
+    """tmux could not do what the bridge asked; ``str(e)`` is a one-line reason."""
+
+
+def tmux_binary() -> str | None:
+    """Path of the tmux binary (``$CLAUDE_BRIDGE_TMUX`` or ``tmux`` on PATH), or None."""
+    return os.environ.get("CLAUDE_BRIDGE_TMUX") or shutil.which("tmux")
+
+
+def _terminal_name() -> str:
+    for name, first in (("tmux-256color", "t"), ("screen-256color", "s")):
+        for base in ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo"):
+            if os.path.exists(os.path.join(base, first, name)):
+                return name
+    return "screen"
+
+
+@dataclass
+class LaunchSpec:
+    """How to start claude in a pane: absolute ``argv`` (argv[0] = claude binary), exact ``env``, ``cwd``."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+
+
+class TmuxServer:
+    """A private tmux server: socket ``<run_dir>/tmux.sock``, started on the first pane, killed by ``kill()``."""
+
+    def __init__(self, run_dir: Path):
+        tmux = tmux_binary()
+        if not tmux:
+            raise PaneError("tmux is not installed (apt-get install tmux)")
+        self.run_dir = run_dir
+        self.socket_path = run_dir / "tmux.sock"
+        conf = run_dir / "tmux.conf"
+        if not conf.exists():
+            write_private(conf, TMUX_CONF.format(term=_terminal_name()).encode())
+        self.server = libtmux.Server(socket_path=str(self.socket_path), config_file=str(conf), tmux_bin=tmux)
+
+    def new_pane(self, spec: LaunchSpec, *, name: str | None = None,
+                 width: int = PANE_WIDTH, height: int = PANE_HEIGHT) -> "ClaudePane":
+        """Start claude (through the trampoline) in a new detached session; return its pane.
+
+        Raises PaneError when tmux fails to create the session.
+        """
+        name = name or f"cb-{uuidlib.uuid4().hex[:10]}"
+        spec_path = self.run_dir / f"launch-{name}.json"
+        write_private(spec_path, orjson.dumps({"argv": spec.argv, "env": spec.env, "cwd": spec.cwd}))
+        command = shlex.join([sys.executable, "-I", launch_module.__file__, str(spec_path)])
+        try:
+            session = self.server.new_session(
+                session_name=name, window_command=command, start_directory=spec.cwd,
+                x=width, y=height, attach=False,
+            )
+        except Exception as e:  # libtmux raises several exception types
+            with contextlib.suppress(FileNotFoundError):
+                spec_path.unlink()
+            raise PaneError(f"tmux could not start a session: {e}") from e
+        pane = session.active_window.active_pane
+        if pane is None:
+            raise PaneError("tmux started a session without a pane")
+        return ClaudePane(server=self, pane=pane, name=name, started=time.monotonic())
+
+    def alive(self) -> bool:
+        """True while the tmux server answers."""
+        return self.socket_path.exists() and self.server.is_alive()
+
+    def kill(self) -> None:
+        """Kill the server (and every pane on it) and remove its socket. Idempotent, never raises."""
+        with contextlib.suppress(Exception):
+            if self.socket_path.exists():
+                self.server.kill()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+
+
+@dataclass
+class ClaudePane:
+    """One pane running claude. ``pane_id`` is tmux's ``%N`` (targets never use names: prefix matching)."""
+
+    server: TmuxServer
+    pane: libtmux.Pane
+    name: str
+    started: float
+    _buffers: int = field(default=0)
+
+    @property
+    def pane_id(self) -> str:
+        return self.pane.pane_id or ""
+
+    def _tmux(self, *args: str) -> list[str]:
+        res = self.server.server.cmd(*args)
+        if res.returncode != 0:
+            raise PaneError(f"tmux {args[0]} failed: {' '.join(res.stderr).strip()}")
+        return res.stdout
+
+    def screen(self) -> list[str]:
+        """The visible screen, one string per row, trailing spaces trimmed. [] when the pane is gone."""
+        try:
+            return [line.rstrip() for line in self._tmux("capture-pane", "-p", "-t", self.pane_id)]
+        except PaneError:
+            return []
+
+    def status(self) -> tuple[bool, int | None]:
+        """``(dead, exit_status)``; a vanished pane or server counts as dead with status None."""
+        try:
+            out = self._tmux("display-message", "-p", "-t", self.pane_id, "#{pane_dead} #{pane_dead_status}")
+        except PaneError:
+            return True, None
+        parts = (out[0] if out else "").split()
+        if not parts or parts[0] != "1":
+            return False, None
+        return True, int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else None
+
+    def pid(self) -> int | None:
+        """PID of the pane's process (claude after the trampoline's exec)."""
+        try:
+            out = self._tmux("display-message", "-p", "-t", self.pane_id, "#{pane_pid}")
+            return int(out[0])
+        except (PaneError, ValueError, IndexError):
+            return None
+
+    def paste(self, text: str) -> None:
+        """Paste ``text`` as one bracketed paste (``load-buffer`` from a 0600 file, ``paste-buffer -p -d``).
+
+        No size limit from tmux's command length; newlines do not submit.  Raises PaneError.
+        """
+        self._buffers += 1
+        buf = f"{self.name}-{self._buffers}"
+        path = self.server.run_dir / f"paste-{buf}"
+        write_private(path, text.encode("utf-8", "surrogatepass"))
+        try:
+            self._tmux("load-buffer", "-b", buf, str(path))
+            self._tmux("paste-buffer", "-p", "-d", "-b", buf, "-t", self.pane_id)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def send_keys(self, *keys: str, literal: bool = False) -> None:
+        """Send tmux key names (``Enter``, ``Escape``, ``C-a``) or, with ``literal``, text. Raises PaneError."""
+        args = ["send-keys", "-t", self.pane_id]
+        if literal:
+            args.append("-l")
+        self._tmux(*args, *keys)
+
+    def kill(self) -> None:
+        """Kill this pane's session. Idempotent, never raises."""
+        with contextlib.suppress(Exception):
+            self._tmux("kill-session", "-t", f"={self.name}")

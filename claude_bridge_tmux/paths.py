@@ -1,0 +1,68 @@
+"""Private runtime and state directories of the bridge.
+
+* runtime dir: ``$XDG_RUNTIME_DIR/claude-bridge`` (else ``/tmp/claude-bridge-<uid>``), mode 0700, owned
+  by the current user — holds tmux sockets, per-run hook spools, settings and launch specs.
+* state dir: ``$XDG_STATE_HOME/claude-bridge`` (else ``~/.local/state/claude-bridge``) — run logs.
+Both can be overridden with ``CLAUDE_BRIDGE_RUNTIME_DIR`` / ``CLAUDE_BRIDGE_STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+class UnsafeDirectoryError(Exception):
+    """A private directory exists but is not owned by us or is accessible to others."""
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700; refuse one owned by another user or open to others.
+
+    Raises UnsafeDirectoryError with a one-line reason.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeDirectoryError(f"{path} is not a directory")
+    if st.st_uid != os.getuid():
+        raise UnsafeDirectoryError(f"{path} is owned by uid {st.st_uid}, not by you")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def runtime_dir(env: dict[str, str] | None = None) -> Path:
+    """The bridge's private runtime directory (created 0700)."""
+    env = os.environ if env is None else env
+    if env.get("CLAUDE_BRIDGE_RUNTIME_DIR"):
+        return ensure_private_dir(Path(env["CLAUDE_BRIDGE_RUNTIME_DIR"]))
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg) and os.access(xdg, os.W_OK):
+        return ensure_private_dir(Path(xdg) / "claude-bridge")
+    return ensure_private_dir(Path(tempfile.gettempdir()) / f"claude-bridge-{os.getuid()}")
+
+
+def state_dir(env: dict[str, str] | None = None) -> Path:
+    """The bridge's state directory for run logs (created 0700)."""
+    env = os.environ if env is None else env
+    if env.get("CLAUDE_BRIDGE_STATE_DIR"):
+        return ensure_private_dir(Path(env["CLAUDE_BRIDGE_STATE_DIR"]))
+    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
+    return ensure_private_dir(Path(base) / "claude-bridge")
+
+
+def new_run_dir(kind: str = "run") -> Path:
+    """A fresh 0700 directory for one run (or one pane) inside the runtime dir: ``<kind>-<pid>-<rand>``."""
+    base = runtime_dir()
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=base))
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Create ``path`` with mode 0600 (O_EXCL) and write ``data``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path

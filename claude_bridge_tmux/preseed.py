@@ -1,0 +1,268 @@
+"""Pre-seed the state interactive Claude needs so that no startup dialog blocks a run.
+
+``claude -p`` shows no dialogs; the interactive CLI does (claude-reference §3.1). This module
+writes only what a run needs into the CLI's global config file (``~/.claude.json``, or
+``$CLAUDE_CONFIG_DIR/.claude.json``):
+
+* ``hasCompletedOnboarding`` / ``lastOnboardingVersion`` — skips the theme/security screens and the
+  onboarding connectivity pre-flight (fatal offline).  Permanent: the same as a person clicking
+  through onboarding once.
+* ``customApiKeyResponses.approved`` += last 20 characters of ``ANTHROPIC_API_KEY`` — the caller
+  passes that key to ``claude -p``, which uses it without asking.  Permanent.
+* ``projects[cwd].hasTrustDialogAccepted`` — ``claude -p`` trusts its cwd for the run without
+  persisting anything, so the bridge adds trust only for the exact cwd, only when neither it nor a
+  parent is already trusted, and takes it back when the last bridge run using it ends (a lease
+  file counts the runs).  Trust is never widened beyond the run.
+
+The file is shared with every running Claude, which does not lock it (anthropics/claude-code#28922):
+every change here is a read-merge-write under an advisory lock, with an atomic replace that keeps the
+file's mode, touching only the keys above.  When nothing needs changing the file is not written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+API_KEY_SUFFIX_LEN = 20
+
+
+class PreseedError(Exception):
+    """The config file could not be read or written; ``str(e)`` is a one-line reason."""
+
+
+def config_dir(env: dict[str, str]) -> Path:
+    """The CLI's config directory: ``$CLAUDE_CONFIG_DIR`` or ``$HOME/.claude``."""
+    if env.get("CLAUDE_CONFIG_DIR"):
+        return Path(env["CLAUDE_CONFIG_DIR"])
+    return Path(env.get("HOME") or os.path.expanduser("~")) / ".claude"
+
+
+def global_config_path(env: dict[str, str]) -> Path:
+    """Path of the CLI's global config: ``$CLAUDE_CONFIG_DIR/.claude.json`` or ``$HOME/.claude.json``."""
+    if env.get("CLAUDE_CONFIG_DIR"):
+        return Path(env["CLAUDE_CONFIG_DIR"]) / ".claude.json"
+    return Path(env.get("HOME") or os.path.expanduser("~")) / ".claude.json"
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``<path>.claude-bridge.lock`` (0600) for the block."""
+    lock_path = path.with_name(path.name + ".claude-bridge.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Read a JSON object file; a missing or empty file is ``{}``.
+
+    Raises PreseedError when the file holds something other than a JSON object (we never
+    overwrite a file we cannot understand).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise PreseedError(f"cannot read {path}: {e.strerror}") from e
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise PreseedError(f"{path} is not valid JSON ({e}); fix or move it, the bridge will not overwrite it") from e
+    if not isinstance(data, dict):
+        raise PreseedError(f"{path} does not hold a JSON object; the bridge will not overwrite it")
+    return data
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically, keeping the existing file mode (new: 0600)."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o600
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def is_trusted(config: dict[str, Any], cwd: str) -> bool:
+    """True when ``cwd`` or one of its parents has ``hasTrustDialogAccepted`` (claude-reference §3.1 #5)."""
+    projects = config.get("projects") or {}
+    p = Path(cwd)
+    for candidate in (p, *p.parents):
+        entry = projects.get(str(candidate))
+        if isinstance(entry, dict) and entry.get("hasTrustDialogAccepted"):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class SeedRequest:
+    """What one run needs: the cwd to trust for the run, the API key (or None), the CLI version."""
+
+    cwd: str
+    api_key: str | None
+    cli_version: str
+
+
+def merge_seed(config: dict[str, Any], req: SeedRequest) -> tuple[dict[str, Any], bool]:
+    """Pure merge: return ``(new_config, trust_added)``; ``new_config is config`` when nothing changes.
+
+    Only the keys listed in the module docstring are touched; everything else is preserved.
+    """
+    new = dict(config)
+    changed = False
+    if not new.get("hasCompletedOnboarding"):
+        new["hasCompletedOnboarding"] = True
+        changed = True
+    if not new.get("lastOnboardingVersion"):
+        new["lastOnboardingVersion"] = req.cli_version
+        changed = True
+    if req.api_key:
+        suffix = req.api_key[-API_KEY_SUFFIX_LEN:]
+        responses = dict(new.get("customApiKeyResponses") or {})
+        approved = list(responses.get("approved") or [])
+        rejected = list(responses.get("rejected") or [])
+        if suffix not in approved or suffix in rejected:
+            if suffix not in approved:
+                approved.append(suffix)
+            rejected = [r for r in rejected if r != suffix]
+            responses["approved"] = approved
+            responses["rejected"] = rejected
+            new["customApiKeyResponses"] = responses
+            changed = True
+    trust_added = False
+    if not is_trusted(new, req.cwd):
+        projects = dict(new.get("projects") or {})
+        entry = dict(projects.get(req.cwd) or {})
+        entry["hasTrustDialogAccepted"] = True
+        projects[req.cwd] = entry
+        new["projects"] = projects
+        trust_added = True
+        changed = True
+    return (new if changed else config), trust_added
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TrustLease:
+    """A run's claim on the temporary trust of one cwd.
+
+    The lease file (``<config>.claude-bridge-trust.json``, guarded by the same lock as the config)
+    maps ``cwd -> {"holders": {run_id: pid}}`` for the cwds the bridge itself trusted.  ``release``
+    drops the run; when no live holder remains, ``hasTrustDialogAccepted`` is removed from the
+    config again (only that key, and only if it is still there).
+    """
+
+    def __init__(self, config_path: Path, cwd: str, run_id: str):
+        self.config_path = config_path
+        self.cwd = cwd
+        self.run_id = run_id
+        self.released = False
+
+    @staticmethod
+    def lease_path(config_path: Path) -> Path:
+        return config_path.with_name(config_path.name + ".claude-bridge-trust.json")
+
+    def release(self) -> None:
+        """Drop this run's claim; revoke the bridge-added trust when it was the last live one. Idempotent."""
+        if self.released:
+            return
+        self.released = True
+        with locked(self.config_path):
+            leases = _read_leases(self.config_path)
+            entry = leases.get(self.cwd)
+            if entry is None:
+                return
+            holders = {k: v for k, v in entry.get("holders", {}).items() if k != self.run_id and _pid_alive(int(v))}
+            if holders:
+                entry["holders"] = holders
+                _write_leases(self.config_path, leases)
+                return
+            leases.pop(self.cwd, None)
+            _write_leases(self.config_path, leases)
+            config = read_config(self.config_path)
+            proj = (config.get("projects") or {}).get(self.cwd)
+            if isinstance(proj, dict) and proj.get("hasTrustDialogAccepted"):
+                projects = dict(config["projects"])
+                proj = dict(proj)
+                del proj["hasTrustDialogAccepted"]
+                projects[self.cwd] = proj
+                config = dict(config)
+                config["projects"] = projects
+                write_atomic(self.config_path, config)
+
+
+def _read_leases(config_path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(TrustLease.lease_path(config_path).read_bytes())
+        return data if isinstance(data, dict) else {}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _write_leases(config_path: Path, leases: dict[str, Any]) -> None:
+    path = TrustLease.lease_path(config_path)
+    if not leases:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    write_atomic(path, leases)
+
+
+def preseed(env: dict[str, str], req: SeedRequest, run_id: str, pid: int | None = None) -> TrustLease | None:
+    """Seed the global config for one run; return a TrustLease when the run holds temporary trust.
+
+    ``env`` is the environment claude will run with (HOME / CLAUDE_CONFIG_DIR decide the file).
+    Raises PreseedError with a one-line reason when the config cannot be read or written.
+    """
+    path = global_config_path(env)
+    pid = os.getpid() if pid is None else pid
+    try:
+        with locked(path):
+            config = read_config(path)
+            leases = _read_leases(path)
+            held_by_bridge = req.cwd in leases
+            new, trust_added = merge_seed(config, req)
+            if new is not config:
+                write_atomic(path, new)
+            if trust_added or held_by_bridge:
+                entry = leases.setdefault(req.cwd, {"holders": {}})
+                entry["holders"][run_id] = pid
+                _write_leases(path, leases)
+                return TrustLease(path, req.cwd, run_id)
+            return None
+    except OSError as e:
+        raise PreseedError(f"cannot update {path}: {e.strerror or e}") from e

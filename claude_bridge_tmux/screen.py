@@ -1,0 +1,73 @@
+"""Recognise interactive-claude screens that block a run (claude-reference §3.1, §3.2, §3.5).
+
+Pure functions over ``capture-pane`` lines.  Only dialogs are recognised, by several markers that
+must appear together in the bottom part of the screen (a model reply that merely mentions
+"permission" or "Running" never matches), and only used as a fallback when the transcript and the
+hooks have stopped making progress.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+READY_RE = re.compile(r"^❯[ \u00a0]")
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A blocking screen: ``kind`` (stable identifier) and ``reason`` (one line for the user)."""
+
+    kind: str
+    reason: str
+
+
+# (kind, markers that must all be present, reason)
+_DIALOGS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("preflight", ("Unable to connect to Anthropic services",),
+     "claude could not reach Anthropic during onboarding (is the login or API key set up? try `claude` once by hand)"),
+    ("login", ("Select login method",),
+     "claude is not logged in: run `claude` once and log in, or set ANTHROPIC_API_KEY"),
+    ("theme", ("Choose the text style",),
+     "claude is showing its first-run onboarding; the bridge could not pre-seed ~/.claude.json"),
+    ("trust", ("Is this a project you created or one you trust?",),
+     "claude is asking whether to trust this folder; the bridge did not pre-seed trust"),
+    ("trust", ("Do you trust the files in this folder?",),
+     "claude is asking whether to trust this folder; the bridge did not pre-seed trust"),
+    ("api_key", ("Detected a custom API key in your environment", "Do you want to use this API key?"),
+     "claude is asking whether to use ANTHROPIC_API_KEY; the bridge could not pre-approve it"),
+    ("bypass", ("Bypass Permissions mode", "Yes, I accept"),
+     "claude is asking to confirm bypass-permissions mode"),
+    ("settings_error", ("Settings Error", "Continue without these settings"),
+     "claude reports an invalid settings file (see the pane lines below)"),
+    ("mcp_approval", ("New MCP server found in this project",),
+     "claude is asking whether to use the project's .mcp.json servers"),
+    ("permission", ("Do you want to proceed?", "Esc to cancel"),
+     "a tool needs permission and claude is waiting for an answer"),
+    ("permission", ("Do you want to make this edit", "Esc to cancel"),
+     "a tool needs permission and claude is waiting for an answer"),
+    ("not_logged_in", ("Not logged in", "Run /login"),
+     "claude is not logged in (no usable API key or login)"),
+)
+
+
+def bottom(lines: list[str], n: int = 20) -> list[str]:
+    """The last ``n`` non-empty rows of the screen."""
+    rows = [line for line in lines if line.strip()]
+    return rows[-n:]
+
+
+def find_dialog(lines: list[str]) -> Dialog | None:
+    """The blocking dialog shown at the bottom of the screen, or None."""
+    text = "\n".join(bottom(lines))
+    for kind, markers, reason in _DIALOGS:
+        if all(m in text for m in markers):
+            return Dialog(kind, reason)
+    return None
+
+
+def is_ready(lines: list[str]) -> bool:
+    """True when the input prompt (``❯`` + space/NBSP) is shown with the shortcuts footer and no dialog."""
+    rows = bottom(lines, 8)
+    has_prompt = any(READY_RE.match(r) for r in rows)
+    return has_prompt and find_dialog(lines) is None

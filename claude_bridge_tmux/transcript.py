@@ -1,0 +1,111 @@
+"""Follow a session's JSONL transcript as the CLI appends to it.
+
+The CLI writes the transcript through a queue flushed every 100 ms, in batches, and may rewrite its
+tail (claude-reference §3.4), so the follower reads from a byte offset, keeps a trailing partial
+line for the next read, and starts over when the file shrinks.  Change notifications come from
+watchdog (inotify on Linux) on the transcript's directory; they only wake the caller — reading is
+always from the offset, so a missed or merged event loses nothing.
+
+Path rule (2.1.x): ``<config dir>/projects/<cwd with every char outside [A-Za-z0-9] replaced by
+'->/<session-id>.jsonl``; an encoded name longer than 200 chars is cut and suffixed with a hash, so the
+SessionStart hook's ``transcript_path`` is preferred whenever it is known.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Callable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .turn import parse_line
+
+_ENC = re.compile(r"[^A-Za-z0-9]")
+
+
+def encode_project_dir(cwd: str) -> str:
+    """The CLI's project folder name for ``cwd`` (exact for names up to 200 characters)."""
+    return _ENC.sub("-", cwd)
+
+
+def transcript_path(config_dir: Path, cwd: str, session_id: str) -> Path:
+    """Expected transcript path for a session (see module docstring)."""
+    return config_dir / "projects" / encode_project_dir(cwd) / f"{session_id}.jsonl"
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, callback: Callable[[], None]):
+        self.callback = callback
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.callback()
+
+
+class DirectoryWatch:
+    """Calls ``callback()`` (from a watchdog thread) on any change inside ``directory`` (non-recursive)."""
+
+    _observer: Observer | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, directory: Path, callback: Callable[[], None]):
+        with DirectoryWatch._lock:
+            if DirectoryWatch._observer is None:
+                obs = Observer()
+                obs.daemon = True
+                obs.start()
+                DirectoryWatch._observer = obs
+        self._watch = DirectoryWatch._observer.schedule(_Wake(callback), str(directory), recursive=False)
+
+    def close(self) -> None:
+        """Stop watching. Never raises."""
+        obs = DirectoryWatch._observer
+        if obs is not None and self._watch is not None:
+            try:
+                obs.unschedule(self._watch)
+            except (KeyError, ValueError, RuntimeError):
+                pass
+            self._watch = None
+
+
+class TranscriptReader:
+    """Incremental reader of one JSONL file: ``read_new()`` returns the records appended since last call.
+
+    Records are dicts as parsed by ``turn.parse_line`` (undecodable lines are skipped).  When the file
+    shrinks below the offset (tail rewrite) reading restarts at 0 and ``restarted`` turns True, so the
+    caller can rebuild from records de-duplicated by ``uuid``.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self._partial = b""
+        self.restarted = False
+
+    def read_new(self) -> list[dict]:
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:
+            self.offset = 0
+            self._partial = b""
+            self.restarted = True
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        records = []
+        for line in lines:
+            rec = parse_line(line)
+            if rec is not None:
+                records.append(rec)
+        return records

@@ -1,0 +1,135 @@
+"""preseed: read-merge-write of ~/.claude.json under a lock; temporary trust with leases."""
+
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from claude_bridge_tmux.preseed import (
+    PreseedError, SeedRequest, global_config_path, is_trusted, merge_seed, preseed,
+)
+
+KEY = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def env_for(home):
+    return {"HOME": str(home)}
+
+
+def test_fresh_home_gets_onboarding_key_and_trust(tmp_path):
+    lease = preseed(env_for(tmp_path), SeedRequest("/w/p", KEY, "2.1.329"), "run1")
+    cfg = json.loads((tmp_path / ".claude.json").read_text())
+    assert cfg["hasCompletedOnboarding"] is True
+    assert cfg["lastOnboardingVersion"] == "2.1.329"
+    assert cfg["customApiKeyResponses"]["approved"] == [KEY[-20:]]
+    assert cfg["projects"]["/w/p"]["hasTrustDialogAccepted"] is True
+    assert stat.S_IMODE(os.stat(tmp_path / ".claude.json").st_mode) == 0o600
+    assert lease is not None
+    lease.release()
+    cfg = json.loads((tmp_path / ".claude.json").read_text())
+    assert "hasTrustDialogAccepted" not in cfg["projects"]["/w/p"], "temporary trust must be revoked"
+    assert cfg["hasCompletedOnboarding"] is True
+    assert not (tmp_path / ".claude.json.claude-bridge-trust.json").exists()
+
+
+def test_other_keys_and_mode_preserved_and_no_write_when_nothing_changes(tmp_path):
+    path = tmp_path / ".claude.json"
+    original = {"hasCompletedOnboarding": True, "lastOnboardingVersion": "1.0", "numStartups": 7,
+                "customApiKeyResponses": {"approved": [KEY[-20:]], "rejected": ["other"]},
+                "projects": {"/w": {"hasTrustDialogAccepted": True, "allowedTools": ["Bash"]}},
+                "oauthAccount": {"x": "ünïcode"}}
+    path.write_text(json.dumps(original))
+    os.chmod(path, 0o640)
+    before = os.stat(path)
+    lease = preseed(env_for(tmp_path), SeedRequest("/w/sub/dir", KEY, "2.1.197"), "r")
+    assert lease is None, "a trusted parent covers the cwd: no temporary trust"
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "file must not be rewritten"
+    assert json.loads(path.read_text()) == original
+
+
+def test_rejected_key_is_moved_to_approved_and_unrelated_keys_kept(tmp_path):
+    path = tmp_path / ".claude.json"
+    path.write_text(json.dumps({"hasCompletedOnboarding": True, "lastOnboardingVersion": "1",
+                                "customApiKeyResponses": {"approved": ["a"], "rejected": [KEY[-20:], "b"]},
+                                "projects": {"/w": {"hasTrustDialogAccepted": True}}, "theme": "dark"}))
+    os.chmod(path, 0o644)
+    preseed(env_for(tmp_path), SeedRequest("/w", KEY, "2.1.197"), "r")
+    cfg = json.loads(path.read_text())
+    assert cfg["customApiKeyResponses"] == {"approved": ["a", KEY[-20:]], "rejected": ["b"]}
+    assert cfg["theme"] == "dark"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_invalid_json_is_never_overwritten(tmp_path):
+    path = tmp_path / ".claude.json"
+    path.write_text("{not json")
+    with pytest.raises(PreseedError, match="not valid JSON"):
+        preseed(env_for(tmp_path), SeedRequest("/w", KEY, "2.1.197"), "r")
+    assert path.read_text() == "{not json"
+
+
+def test_claude_config_dir_is_honoured(tmp_path):
+    env = {"HOME": str(tmp_path / "h"), "CLAUDE_CONFIG_DIR": str(tmp_path / "cfg")}
+    assert global_config_path(env) == tmp_path / "cfg" / ".claude.json"
+    preseed(env, SeedRequest("/w", None, "2.1.197"), "r")
+    assert (tmp_path / "cfg" / ".claude.json").exists()
+    assert not (tmp_path / "h" / ".claude.json").exists()
+
+
+def test_trust_lease_is_shared_between_concurrent_runs(tmp_path):
+    env = env_for(tmp_path)
+    a = preseed(env, SeedRequest("/w", None, "v"), "run-a")
+    b = preseed(env, SeedRequest("/w", None, "v"), "run-b")
+    assert a is not None and b is not None
+    a.release()
+    assert is_trusted(json.loads((tmp_path / ".claude.json").read_text()), "/w"), "run-b still needs it"
+    b.release()
+    assert not is_trusted(json.loads((tmp_path / ".claude.json").read_text()), "/w")
+
+
+def test_dead_holder_does_not_keep_trust_forever(tmp_path):
+    env = env_for(tmp_path)
+    preseed(env, SeedRequest("/w", None, "v"), "ghost", pid=2**22 + 12345)  # no such pid
+    live = preseed(env, SeedRequest("/w", None, "v"), "live")
+    live.release()
+    assert not is_trusted(json.loads((tmp_path / ".claude.json").read_text()), "/w")
+
+
+def test_user_trust_is_never_revoked(tmp_path):
+    path = tmp_path / ".claude.json"
+    path.write_text(json.dumps({"projects": {"/w": {"hasTrustDialogAccepted": True}}}))
+    lease = preseed(env_for(tmp_path), SeedRequest("/w", None, "v"), "r")
+    assert lease is None
+    assert is_trusted(json.loads(path.read_text()), "/w")
+
+
+def test_concurrent_seeders_never_corrupt_the_file(tmp_path):
+    env = env_for(tmp_path)
+    errors = []
+
+    def worker(i):
+        try:
+            lease = preseed(env, SeedRequest(f"/w/{i % 5}", f"sk-ant-key-{i:030d}", "v"), f"r{i}")
+            if lease:
+                lease.release()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    cfg = json.loads((tmp_path / ".claude.json").read_text())
+    assert len(cfg["customApiKeyResponses"]["approved"]) == 40
+    assert not any(is_trusted(cfg, f"/w/{i}") for i in range(5))
+
+
+def test_merge_seed_is_pure():
+    cfg = {"a": 1}
+    new, added = merge_seed(cfg, SeedRequest("/x", None, "v"))
+    assert cfg == {"a": 1} and added and new["a"] == 1
