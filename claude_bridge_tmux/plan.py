@@ -1,0 +1,181 @@
+"""Turn parsed ``claude -p`` arguments into a run plan: what to start, with which environment.
+
+Pure apart from reading the caller's environment/stdin values passed in and resolving the claude
+binary.  Errors are raised as ``UsageError(message, exit_code)`` carrying the exact text ``claude -p``
+prints (claude-reference §2.1, §2.6) so the CLI can print it unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import flags as flagmod
+
+OUTPUT_FORMATS = ("text", "json", "stream-json")
+
+# Variables that must not reach the pane (field notes; claude-reference §0).
+STRIPPED_ENV = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SKIP_PROMPT_HISTORY")
+STRIPPED_PREFIXES = ("TMUX",)
+# Interactive claude would keep running the tool's updater and terminal probes; print mode does not.
+DEFAULT_ENV = {"DISABLE_AUTOUPDATER": "1"}
+
+# Prompts up to this many UTF-8 bytes go as claude's launch argument (Linux MAX_ARG_STRLEN is 128 KiB).
+ARGV_PROMPT_LIMIT = 100_000
+
+# Options the bridge handles itself in this version; other "bridge"-handled options are refused.
+SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "version"}
+SHIM_MARKER = b"claude-bridge-shim"
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class UsageError(Exception):
+    """A bad invocation: ``message`` (exact claude text, one line) for stderr, ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _is_shim(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return SHIM_MARKER in f.read(4096)
+    except OSError:
+        return False
+
+
+def find_claude(env: dict[str, str]) -> str | None:
+    """The real claude binary: ``$CLAUDE_BRIDGE_CLAUDE_BIN``, else ``claude`` on PATH skipping our shim."""
+    explicit = env.get("CLAUDE_BRIDGE_CLAUDE_BIN")
+    if explicit:
+        found = shutil.which(explicit, path=env.get("PATH")) if os.sep not in explicit else explicit
+        return os.path.abspath(found) if found and os.access(found, os.X_OK) else None
+    for d in (env.get("PATH") or os.defpath).split(os.pathsep):
+        cand = os.path.join(d or ".", "claude")
+        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_shim(cand):
+            return os.path.abspath(cand)
+    return None
+
+
+def claude_version(binary: str) -> str:
+    """``claude --version`` → ``"2.1.329"``; raises UsageError when the binary does not answer."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
+                             env={k: v for k, v in os.environ.items() if k not in STRIPPED_ENV})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UsageError(f"claude-bridge: cannot run {binary} --version: {e}") from e
+    m = re.match(r"\s*(\d+\.\d+\.\d+)", out.stdout)
+    if not m:
+        raise UsageError(f"claude-bridge: {binary} --version printed no version")
+    return m.group(1)
+
+
+def pane_env(caller_env: dict[str, str]) -> dict[str, str]:
+    """The exact environment claude gets: the caller's, minus variables that break or leak, plus defaults."""
+    env = {k: v for k, v in caller_env.items()
+           if k not in STRIPPED_ENV and not k.startswith(STRIPPED_PREFIXES)}
+    for k, v in DEFAULT_ENV.items():
+        env.setdefault(k, v)
+    env.pop("COLUMNS", None)
+    env.pop("LINES", None)
+    return env
+
+
+@dataclass
+class RunPlan:
+    """Everything a cold run needs.
+
+    ``claude_args``: options forwarded to interactive claude (prompt and bridge-owned options excluded);
+    ``submit``: ``"argv"`` (prompt as launch argument) or ``"paste"`` (bracketed paste once ready).
+    """
+
+    claude_bin: str
+    cli_version: str
+    cwd: str
+    env: dict[str, str]
+    prompt: str
+    output_format: str
+    verbose: bool
+    session_id: str
+    claude_args: list[str]
+    settings_value: str | None
+    permission_mode: str
+    model: str | None
+    submit: str
+    timeout: float
+    debug: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _opt(parsed: "flagmod.ParsedArgs", *names: str):
+    for n in names:
+        if n in parsed.options:
+            return parsed.options[n]
+    return None
+
+
+def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_env: dict[str, str],
+               cwd: str, claude_bin: str, cli_version: str, table=None) -> RunPlan:
+    """Validate a parsed print-mode invocation and build its RunPlan.
+
+    Raises UsageError with claude's own message and exit code for every invalid combination checked
+    here (stream-json without --verbose, empty/whitespace prompt, bad --session-id), and a
+    ``claude-bridge:`` message for options the bridge does not support yet.
+    """
+    table = table or flagmod.load_table(cli_version)
+    for key, _value in parsed.occurrences:
+        spec = table.get(key)
+        handling = spec.handling if spec else "forward"
+        if handling == "refuse" or (handling == "bridge" and key not in SUPPORTED_BRIDGE_OPTIONS):
+            raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge (it cannot be run through an interactive pane yet)")
+
+    fmt = _opt(parsed, "output-format") or "text"
+    verbose = bool(_opt(parsed, "verbose"))
+    if fmt == "stream-json" and not verbose:
+        raise UsageError("Error: When using --print, --output-format=stream-json requires --verbose")
+
+    prompt = flagmod.join_prompt(parsed.prompt_args, stdin_text)
+    if prompt == "":
+        raise UsageError("Error: Input must be provided either through stdin or as a prompt argument when using --print")
+    if not prompt.strip():
+        raise UsageError("Error: No messages returned from query")
+
+    session_id = _opt(parsed, "session-id")
+    if session_id is not None:
+        if not isinstance(session_id, str) or not _UUID_RE.match(session_id):
+            raise UsageError("Error: Invalid session ID. Must be a valid UUID.")
+        session_id = session_id.lower()
+    else:
+        session_id = str(uuidlib.uuid4())
+
+    bypass = bool(_opt(parsed, "dangerously-skip-permissions"))
+    permission_mode = _opt(parsed, "permission-mode") or ("bypassPermissions" if bypass else "default")
+
+    claude_args: list[str] = []
+    for key, value in parsed.occurrences:
+        spec = table.get(key)
+        if spec is None or spec.handling != "forward" or key in ("session-id", "settings"):
+            continue
+        claude_args += flagmod.to_argv(key, value, table)
+
+    env = pane_env(caller_env)
+    timeout_s = float(caller_env.get("CLAUDE_BRIDGE_TIMEOUT") or 0) or 3600.0
+    size = len(prompt.encode("utf-8", "surrogatepass"))
+    submit = "argv" if size <= ARGV_PROMPT_LIMIT and "\x00" not in prompt else "paste"
+    if caller_env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
+        submit = "paste"
+    return RunPlan(
+        claude_bin=claude_bin, cli_version=cli_version, cwd=cwd, env=env, prompt=prompt,
+        output_format=fmt, verbose=verbose, session_id=session_id, claude_args=claude_args,
+        settings_value=_opt(parsed, "settings"), permission_mode=permission_mode,
+        model=_opt(parsed, "model"), submit=submit, timeout=timeout_s,
+        debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
+    )

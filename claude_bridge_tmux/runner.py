@@ -1,0 +1,177 @@
+"""The cold print path: one ``claude-bridge -p`` call = one pane, one turn, one output.
+
+flags -> plan -> preseed -> pane -> submit -> transcript -> emit.  Every pane, file and server the
+run created is removed on success, on error, on timeout, and on SIGINT / SIGTERM / SIGHUP (then the
+exit code is 128 + signal, as claude's: 130, 143, 129).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import uuid as uuidlib
+from typing import BinaryIO, TextIO
+
+from . import flags as flagmod
+from . import translate
+from .emit import Emitter
+from .hooks import SettingsError, load_caller_settings
+from .pane import PaneError
+from .plan import RunPlan, UsageError, build_plan, claude_version, find_claude
+from .preseed import PreseedError, SeedRequest, preseed
+from .session import ClaudeSession, SessionInfo, TurnError
+from .stdin import StdinError, read_prompt_stdin
+
+PANE_TAIL_LINES = 15
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by a termination signal; ``signum`` gives the exit code 128+signum."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame):
+    raise Terminated(signum)
+
+
+class _Signals:
+    """Turn SIGINT/SIGTERM/SIGHUP into ``Terminated`` for the duration of a run."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self):
+        self.saved = {s: signal.signal(s, _raise_terminated) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.saved.items():
+            signal.signal(s, h)
+        return False
+
+
+def _pane_tail(lines: list[str]) -> list[str]:
+    rows = [line for line in lines if line.strip()]
+    return rows[-PANE_TAIL_LINES:]
+
+
+def init_message(plan: RunPlan, info: SessionInfo) -> dict:
+    """``system/init`` from what the run knows (inventories: see translate.init_message)."""
+    return translate.init_message(
+        session_id=info.session_id or plan.session_id, cwd=plan.cwd,
+        model=info.model or plan.model or "default", permission_mode=plan.permission_mode,
+        claude_code_version=plan.cli_version,
+        api_key_source="ANTHROPIC_API_KEY" if plan.env.get("ANTHROPIC_API_KEY") else "none",
+        uuid=str(uuidlib.uuid4()),
+    )
+
+
+def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
+              stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+              stderr: TextIO | None = None) -> int:
+    """Run one print-mode invocation; return the exit code. Never raises for run failures."""
+    env = dict(os.environ if env is None else env)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    stdout = stdout or sys.stdout.buffer
+    stderr = stderr or sys.stderr
+    debug = bool(env.get("CLAUDE_BRIDGE_DEBUG"))
+
+    def err(msg: str) -> None:
+        print(msg, file=stderr, flush=True)
+
+    def log(msg: str) -> None:
+        if debug:
+            err(f"[claude-bridge {time.monotonic():.3f}] {msg}")
+
+    claude_bin = find_claude(env)
+    if claude_bin is None:
+        err("claude-bridge: the claude CLI was not found (install it, or set CLAUDE_BRIDGE_CLAUDE_BIN)")
+        return 127
+    try:
+        version = claude_version(claude_bin)
+        table = flagmod.load_table(version)
+        parsed = flagmod.parse(argv, table)
+    except flagmod.FlagError as e:
+        err(e.message)
+        return e.exit_code
+    except UsageError as e:
+        err(e.message)
+        return e.exit_code
+
+    with _Signals():
+        session: ClaudeSession | None = None
+        lease = None
+        try:
+            try:
+                stdin_text = read_prompt_stdin(stdin, warn=err)
+                plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
+                                  claude_bin=claude_bin, cli_version=version, table=table)
+                caller_settings = load_caller_settings(plan.settings_value, cwd)
+            except (UsageError, StdinError, SettingsError) as e:
+                err(getattr(e, "message", str(e)))
+                return getattr(e, "exit_code", 1)
+            log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
+            run_id = uuidlib.uuid4().hex
+            try:
+                lease = preseed(plan.env, SeedRequest(cwd=cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
+                                                      cli_version=version), run_id)
+            except PreseedError as e:
+                err(f"claude-bridge: {e}")
+                return 1
+            emitter = Emitter(plan.output_format, stdout, plan.session_id)
+            deny = plan.permission_mode in ("default", "plan")
+            session = ClaudeSession(claude_bin=claude_bin, claude_args=plan.claude_args, env=plan.env,
+                                    cwd=cwd, session_id=plan.session_id, settings=caller_settings,
+                                    deny_permission_requests=deny, log=log)
+            deadline = time.monotonic() + plan.timeout
+            session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
+            outcome = session.run_turn(
+                plan.prompt, submitted=plan.submit == "argv", deadline=deadline,
+                on_record=emitter.record,
+                on_session=lambda info: emitter.init(init_message(plan, info)),
+            )
+            emitter.init(init_message(plan, session.info))
+            result = translate.result_message(
+                outcome.records, session_id=session.info.session_id or plan.session_id,
+                duration_ms=_duration_ms(outcome), duration_api_ms=None,
+                uuid=str(uuidlib.uuid4()), model_key=session.info.model,
+            )
+            stderr_text, code = emitter.result(result)
+            if stderr_text:
+                err(stderr_text.rstrip("\n"))
+            return code
+        except TurnError as e:
+            err(f"claude-bridge: {e.reason}")
+            tail = _pane_tail(e.screen)
+            if tail:
+                err("claude-bridge: last lines of the pane:")
+                for line in tail:
+                    err(f"  | {line}")
+            return 1
+        except PaneError as e:
+            err(f"claude-bridge: {e}")
+            return 1
+        except Terminated as t:
+            return 128 + t.signum
+        finally:
+            # Cleanup must not be interrupted by a second signal.
+            old = {s: signal.signal(s, signal.SIG_IGN) for s in _Signals.SIGNALS}
+            try:
+                if session is not None:
+                    session.close()
+                if lease is not None:
+                    lease.release()
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+
+
+def _duration_ms(outcome) -> int:
+    end = outcome.end_record or {}
+    if end.get("subtype") == "turn_duration" and isinstance(end.get("durationMs"), int):
+        return end["durationMs"]
+    return outcome.wall_ms

@@ -1,0 +1,185 @@
+"""Shared fixtures: the pinned real claude CLIs, the project's mock model, isolated HOMEs.
+
+Integration tests never fake claude or tmux: they run the real CLI (each pinned version) in tmux
+against ``claude_bridge_tmux.testing.mock_api``.  Binaries come from ``CLAUDE_BRIDGE_CLAUDE_BINS``
+(``os.pathsep``-separated) or are installed by ``scripts/install-claude`` for PINNED_VERSIONS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PINNED_VERSIONS = ("2.1.197", "2.1.329")
+API_KEY = "sk-ant-test-0123456789abcdefghij"
+
+
+def _binaries() -> list[tuple[str, str]]:
+    env = os.environ.get("CLAUDE_BRIDGE_CLAUDE_BINS")
+    out: list[tuple[str, str]] = []
+    if env:
+        for b in env.split(os.pathsep):
+            if b:
+                v = subprocess.run([b, "--version"], capture_output=True, text=True).stdout.split()[0]
+                out.append((v, b))
+        return out
+    if not shutil.which("npm"):
+        return []
+    for v in PINNED_VERSIONS:
+        res = subprocess.run([str(ROOT / "scripts" / "install-claude"), v], capture_output=True, text=True)
+        if res.returncode == 0 and res.stdout.strip():
+            out.append((v, res.stdout.strip().splitlines()[-1]))
+        else:
+            raise RuntimeError(f"cannot install claude {v}: {res.stderr}")
+    return out
+
+
+_BINS: list[tuple[str, str]] | None = None
+
+
+def claude_binaries() -> list[tuple[str, str]]:
+    global _BINS
+    if _BINS is None:
+        _BINS = _binaries()
+    return _BINS
+
+
+def pytest_generate_tests(metafunc):
+    if "claude_bin" in metafunc.fixturenames:
+        bins = claude_binaries()
+        if not bins:
+            metafunc.parametrize("claude_bin", [pytest.param(None, marks=pytest.mark.skip(reason="npm missing: no claude CLI"))])
+        else:
+            metafunc.parametrize("claude_bin", [b for _, b in bins], ids=[v for v, _ in bins])
+
+
+@pytest.fixture
+def mock(tmp_path):
+    from claude_bridge_tmux.testing.mock_api import MockServer
+
+    with MockServer(log_path=str(tmp_path / "mock.jsonl")) as server:
+        yield server
+
+
+@dataclass
+class Bed:
+    """One isolated test bed: a throwaway HOME and cwd, the env for claude and the bridge."""
+
+    home: Path
+    cwd: Path
+    runtime: Path
+    env: dict
+    claude_bin: str
+    mock: object
+
+    def bridge(self, *args: str, input: str | bytes | None = None, timeout: float = 90, env: dict | None = None,
+               cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run ``python -m claude_bridge_tmux ARGS`` (the real bridge, the real claude)."""
+        return subprocess.run([sys.executable, "-m", "claude_bridge_tmux", *args], input=_b(input),
+                              capture_output=True, timeout=timeout, env=env or self.env, cwd=cwd or self.cwd,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    def claude_p(self, *args: str, input: str | bytes | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+        """Run the real ``claude`` with ARGS (print mode) in the same bed, for side-by-side checks."""
+        return subprocess.run([self.claude_bin, *args], input=_b(input), capture_output=True, timeout=timeout,
+                              env=self.env, cwd=self.cwd, stdin=None if input is not None else subprocess.DEVNULL)
+
+    def spawn_bridge(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "claude_bridge_tmux", *args], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=self.cwd)
+
+    def transcripts(self) -> list[Path]:
+        return sorted((self.home / ".claude" / "projects").glob("*/*.jsonl"))
+
+
+def _b(x):
+    return x.encode() if isinstance(x, str) else x
+
+
+def seed_home(home: Path, cwd: Path, version: str = "2.1.197") -> None:
+    """A HOME as a logged-in user would have it (onboarding done, key approved, cwd trusted)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".claude.json").write_text(json.dumps({
+        "hasCompletedOnboarding": True, "lastOnboardingVersion": version,
+        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
+        "projects": {str(cwd): {"hasTrustDialogAccepted": True}},
+    }))
+
+
+@pytest.fixture
+def bed(tmp_path, mock, claude_bin) -> Bed:
+    home = tmp_path / "home"
+    cwd = tmp_path / "work"
+    runtime = tmp_path / "run"
+    cwd.mkdir(parents=True)
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "ANTHROPIC_API_KEY": API_KEY,
+        "ANTHROPIC_BASE_URL": mock.url,
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "CLAUDE_BRIDGE_CLAUDE_BIN": claude_bin,
+        "CLAUDE_BRIDGE_RUNTIME_DIR": str(runtime),
+        "CLAUDE_BRIDGE_STATE_DIR": str(tmp_path / "state"),
+        "PYTHONPATH": str(ROOT),
+    }
+    b = Bed(home=home, cwd=cwd, runtime=runtime, env=env, claude_bin=claude_bin, mock=mock)
+    yield b
+    assert_no_leftovers(b)
+
+
+def claude_processes(home: Path) -> list[int]:
+    """PIDs of live processes whose environment has HOME=<home> (claude started for this bed)."""
+    needle = f"HOME={home}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    with open(f"/proc/{entry}/stat", "rb") as s:
+                        if s.read().split()[2] != b"Z":
+                            pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def tmux_sockets(runtime: Path) -> list[Path]:
+    return [p for p in runtime.rglob("*") if p.is_socket()] if runtime.exists() else []
+
+
+def assert_no_leftovers(b: Bed, wait: float = 5.0) -> None:
+    """No claude process, tmux server or run directory of this bed may outlive a bridge run."""
+    deadline = time.monotonic() + wait
+    while True:
+        procs = claude_processes(b.home)
+        socks = tmux_sockets(b.runtime)
+        dirs = [p for p in b.runtime.iterdir()] if b.runtime.exists() else []
+        if not procs and not socks and not dirs:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for pid in procs:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    raise AssertionError(f"left behind: processes {procs}, sockets {socks}, run dirs {dirs}")
+
+
+def stream_lines(stdout: bytes) -> list[dict]:
+    return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
