@@ -18,6 +18,7 @@ from . import flags as flagmod
 from . import translate
 from .emit import Emitter
 from .hooks import SettingsError, load_caller_settings
+from .initprobe import InitProbe
 from .pane import PaneError
 from .plan import RunPlan, UsageError, build_plan, claude_version, find_claude
 from .preseed import PreseedError, SeedRequest, preseed
@@ -25,6 +26,7 @@ from .session import ClaudeSession, SessionInfo, TurnError
 from .stdin import StdinError, read_prompt_stdin
 
 PANE_TAIL_LINES = 15
+INIT_PROBE_WAIT = 20.0
 
 
 class Terminated(BaseException):
@@ -59,8 +61,17 @@ def _pane_tail(lines: list[str]) -> list[str]:
     return rows[-PANE_TAIL_LINES:]
 
 
-def init_message(plan: RunPlan, info: SessionInfo) -> dict:
-    """``system/init`` from what the run knows (inventories: see translate.init_message)."""
+def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = None) -> dict:
+    """``system/init``: the CLI's own init line learned by ``initprobe`` (per-run fields replaced),
+    else one built from what the run knows (empty inventories)."""
+    probed = probe.result(INIT_PROBE_WAIT) if probe is not None else None
+    if probed is not None:
+        probed["session_id"] = info.session_id or plan.session_id
+        probed["uuid"] = str(uuidlib.uuid4())
+        base = lambda m: (m or "").split("[", 1)[0]  # noqa: E731
+        if info.model and base(info.model) != base(probed.get("model")):
+            probed["model"] = info.model  # the pane really runs another model than -p would report
+        return probed
     return translate.init_message(
         session_id=info.session_id or plan.session_id, cwd=plan.cwd,
         model=info.model or plan.model or "default", permission_mode=plan.permission_mode,
@@ -128,13 +139,16 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                                     cwd=cwd, session_id=plan.session_id, settings=caller_settings,
                                     deny_permission_requests=deny, log=log)
             deadline = time.monotonic() + plan.timeout
+            probe = None
+            if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
+                probe = InitProbe(claude_bin, version, plan.claude_args, plan.env, cwd)
             session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
             outcome = session.run_turn(
                 plan.prompt, submitted=plan.submit == "argv", deadline=deadline,
                 on_record=emitter.record,
-                on_session=lambda info: emitter.init(init_message(plan, info)),
+                on_session=lambda info: emitter.init(init_message(plan, info, probe)),
             )
-            emitter.init(init_message(plan, session.info))
+            emitter.init(init_message(plan, session.info, probe))
             result = translate.result_message(
                 outcome.records, session_id=session.info.session_id or plan.session_id,
                 duration_ms=_duration_ms(outcome), duration_api_ms=None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-READY_RE = re.compile(r"^❯[ \u00a0]")
+READY_RE = re.compile(r"^❯(?:[ \u00a0]|$)")
 
 
 @dataclass(frozen=True)

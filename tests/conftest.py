@@ -129,6 +129,7 @@ def bed(tmp_path, mock, claude_bin) -> Bed:
         "ANTHROPIC_API_KEY": API_KEY,
         "ANTHROPIC_BASE_URL": mock.url,
         "CLAUDE_CODE_MAX_RETRIES": "0",
+        "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_BRIDGE_CLAUDE_BIN": claude_bin,
         "CLAUDE_BRIDGE_RUNTIME_DIR": str(runtime),
         "CLAUDE_BRIDGE_STATE_DIR": str(tmp_path / "state"),
