@@ -137,10 +137,12 @@ class ClaudePane:
             raise PaneError(f"tmux {args[0]} failed: {' '.join(res.stderr).strip()}")
         return res.stdout
 
-    def screen(self) -> list[str]:
-        """The visible screen, one string per row, trailing spaces trimmed. [] when the pane is gone."""
+    def screen(self, history: bool = False) -> list[str]:
+        """The visible screen (with ``history``: scrollback too), one string per row, trailing spaces
+        trimmed. [] when the pane is gone."""
+        extra = ["-S", "-"] if history else []
         try:
-            return [line.rstrip() for line in self._tmux("capture-pane", "-p", "-t", self.pane_id)]
+            return [line.rstrip() for line in self._tmux("capture-pane", "-p", *extra, "-t", self.pane_id)]
         except PaneError:
             return []
 

@@ -108,6 +108,7 @@ class RunPlan:
     claude_args: list[str]
     settings_value: str | None
     permission_mode: str
+    bypass: bool
     model: str | None
     submit: str
     timeout: float
@@ -160,6 +161,9 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     permission_mode = _opt(parsed, "permission-mode") or ("bypassPermissions" if bypass else "default")
 
     claude_args: list[str] = []
+    if _opt(parsed, "permission-mode") is None and not bypass:
+        # print mode starts in "default"; interactive 2.1.329 would start in "auto" (docs/probe-notes.md §2)
+        claude_args += ["--permission-mode", "default"]
     for key, value in parsed.occurrences:
         spec = table.get(key)
         if spec is None or spec.handling != "forward" or key in ("session-id", "settings"):
@@ -176,6 +180,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         claude_bin=claude_bin, cli_version=cli_version, cwd=cwd, env=env, prompt=prompt,
         output_format=fmt, verbose=verbose, session_id=session_id, claude_args=claude_args,
         settings_value=_opt(parsed, "settings"), permission_mode=permission_mode,
+        bypass=bypass or permission_mode == "bypassPermissions",
         model=_opt(parsed, "model"), submit=submit, timeout=timeout_s,
         debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
     )

@@ -122,6 +122,10 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
                                   claude_bin=claude_bin, cli_version=version, table=table)
                 caller_settings = load_caller_settings(plan.settings_value, cwd)
+                if plan.bypass:
+                    # The caller asked for bypass: skip its warning dialog for this run only
+                    # (per-run --settings; the user's settings.json is never written).
+                    caller_settings = dict(caller_settings, skipDangerousModePermissionPrompt=True)
             except (UsageError, StdinError, SettingsError) as e:
                 err(getattr(e, "message", str(e)))
                 return getattr(e, "exit_code", 1)
@@ -159,6 +163,12 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 err(stderr_text.rstrip("\n"))
             return code
         except TurnError as e:
+            if e.kind == "exited" and e.exit_status:
+                # claude refused to start (bad option, root + bypass, ...): pass on what it printed,
+                # and its exit code, as `claude -p` would have.
+                for line in [x for x in e.screen if x.strip()][-PANE_TAIL_LINES:]:
+                    err(line)
+                return e.exit_status
             err(f"claude-bridge: {e.reason}")
             tail = _pane_tail(e.screen)
             if tail:

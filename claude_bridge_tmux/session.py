@@ -185,7 +185,7 @@ class ClaudeSession:
         assert self.pane is not None
         dead, status = self.pane.status()
         if dead:
-            raise TurnError("claude exited before the turn finished", self.pane.screen(), "exited", status)
+            raise TurnError("claude exited before the turn finished", self.pane.screen(history=True), "exited", status)
         lines = self.pane.screen()
         dialog = screenmod.find_dialog(lines)
         if dialog is not None:
@@ -200,7 +200,7 @@ class ClaudeSession:
                 return
             dead, status = self.pane.status()
             if dead:
-                raise TurnError("claude exited during start-up", self.pane.screen(), "exited", status)
+                raise TurnError("claude exited during start-up", self.pane.screen(history=True), "exited", status)
             dialog = screenmod.find_dialog(lines)
             if dialog is not None:
                 raise TurnError(dialog.reason, lines, dialog.kind)
