@@ -103,10 +103,11 @@ def test_three_text_blocks_result_is_last_block(bed, fmt):
         assert len({a["message"]["id"] for a in assistants}) == 1
 
 
-def big_prompt() -> str:
-    lines = [f"line {i:05d}: ünïcödé ✓ 🚀 שלום \"q\" 'q' $HOME `x` \\ %s {{}} | ; & > <" for i in range(600)]
+def big_prompt(size: int = 50_000) -> str:
+    lines = [f"line {i:05d}: ünïcödé ✓ 🚀 שלום \"q\" 'q' $HOME `x` \\ %s {{}} | ; & > <"
+             for i in range(size // 75 + 1)]
     text = "MOCK:echo\n" + "\n".join(lines) + "\n  trailing spaces  "
-    assert len(text.encode()) > 50_000
+    assert len(text.encode()) > size
     return text
 
 
@@ -118,6 +119,13 @@ def test_50kb_multiline_prompt_arrives_byte_exact(bed, submit):
     assert p.returncode == 0, p.stderr.decode()
     assert bed.mock.main_requests()[0]["prompt"] == prompt
     assert json.loads(p.stdout)["result"] == prompt
+
+
+def test_prompt_over_argv_limit_goes_by_paste(bed):
+    prompt = big_prompt(150_000)
+    p = bed.bridge("-p", "--output-format", "json", input=prompt)
+    assert p.returncode == 0, p.stderr.decode()
+    assert bed.mock.main_requests()[0]["prompt"] == prompt
 
 
 def test_prompt_on_stdin_and_joined_with_argument(bed):
