@@ -1,8 +1,9 @@
 """Command-line entry point of ``claude-bridge``.
 
 ``claude-bridge [claude -p flags] PROMPT`` is the drop-in path (parsed like claude itself).
-The bridge's own subcommands come first on the command line: ``claude-bridge demo``,
-``claude-bridge version``; they are typer commands and never reach the drop-in parser.
+The bridge's own subcommands come first on the command line (``claude-bridge demo``,
+``claude-bridge version``); they are typer commands (``commands.py``) and never reach the drop-in
+parser.
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
 from . import __version__
 from .plan import claude_version, find_claude
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="claude-bridge's own commands (the drop-in path is `claude-bridge -p ...`).")
 
 SUBCOMMANDS = {"demo", "version"}
 
@@ -34,23 +30,13 @@ def version_line(env: dict[str, str] | None = None) -> str:
     return f"{__version__} (claude-bridge; claude {v} at {binary})"
 
 
-@app.command()
-def version() -> None:
-    """Print the bridge's version and the claude CLI it drives."""
-    typer.echo(version_line())
-
-
-@app.command()
-def demo(claude_version_pin: str = typer.Option(None, "--claude-version", help="pinned CLI version to use")) -> None:
-    """Run a prompt through claude-bridge against the bundled mock model (no login needed)."""
-    from .demo import run_demo
-    raise typer.Exit(run_demo(claude_version_pin))
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch: our subcommands, ``--version``, else the drop-in print path."""
+    """Dispatch: our subcommands, ``--version``, else the drop-in print path. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
+        import typer
+
+        from .commands import app
         try:
             app(args=argv, prog_name="claude-bridge", standalone_mode=False)
         except typer.Exit as e:
@@ -61,7 +47,3 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .runner import run_print
     return run_print(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
