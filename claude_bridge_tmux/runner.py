@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 import uuid as uuidlib
+from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from . import flags as flagmod
@@ -81,101 +82,141 @@ def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = Non
     )
 
 
-def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-              stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
-              stderr: TextIO | None = None) -> int:
-    """Run one print-mode invocation; return the exit code. Never raises for run failures."""
-    env = dict(os.environ if env is None else env)
-    cwd = os.path.abspath(cwd or os.getcwd())
-    stdout = stdout or sys.stdout.buffer
-    stderr = stderr or sys.stderr
-    debug = bool(env.get("CLAUDE_BRIDGE_DEBUG"))
+@dataclass
+class Prepared:
+    """A validated print-mode call: its plan, the settings to merge hooks into, the CLI it runs."""
 
-    def err(msg: str) -> None:
-        print(msg, file=stderr, flush=True)
+    plan: RunPlan
+    settings: dict
+    claude_bin: str
+    version: str
+
+
+def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None) -> Prepared:
+    """flags -> plan. Raises UsageError (claude's message and exit code) for every bad invocation."""
+    claude_bin = find_claude(env)
+    if claude_bin is None:
+        raise UsageError("claude-bridge: the claude CLI was not found (install it, or set CLAUDE_BRIDGE_CLAUDE_BIN)", 127)
+    version = claude_version(claude_bin)
+    table = flagmod.load_table(version)
+    try:
+        parsed = flagmod.parse(argv, table)
+    except flagmod.FlagError as e:
+        raise UsageError(e.message, e.exit_code) from e
+    plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
+                      claude_bin=claude_bin, cli_version=version, table=table)
+    try:
+        settings = load_caller_settings(plan.settings_value, cwd)
+    except SettingsError as e:
+        raise UsageError(str(e), 1) from e
+    if plan.bypass:
+        # The caller asked for bypass: skip its warning dialog for this run only
+        # (per-run --settings; the user's settings.json is never written).
+        settings = dict(settings, skipDangerousModePermissionPrompt=True)
+    return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version)
+
+
+def deny_permission_requests(plan: RunPlan) -> bool:
+    """Modes in which `claude -p` auto-denies what would need approval (reference §2.7)."""
+    return plan.permission_mode in ("default", "plan")
+
+
+def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
+              deadline: float, probe: InitProbe | None, err) -> int:
+    """Follow one turn on a started session and write its output; return the exit code.
+
+    Raises TurnError when the turn cannot complete (the caller reports it with ``report_error``).
+    """
+    plan = prep.plan
+    outcome = session.run_turn(
+        plan.prompt, submitted=submitted, deadline=deadline,
+        on_record=emitter.record,
+        on_session=lambda info: emitter.init(init_message(plan, info, probe)),
+    )
+    emitter.session_id = session.info.session_id or plan.session_id
+    emitter.init(init_message(plan, session.info, probe))
+    result = translate.result_message(
+        outcome.records, session_id=session.info.session_id or plan.session_id,
+        duration_ms=_duration_ms(outcome), duration_api_ms=None,
+        uuid=str(uuidlib.uuid4()), model_key=session.info.model,
+    )
+    stderr_text, code = emitter.result(result)
+    if stderr_text:
+        err(stderr_text.rstrip("\n"))
+    return code
+
+
+def report_error(e: TurnError, err) -> int:
+    """Write a TurnError to stderr (one-line reason + the pane's last lines); return the exit code."""
+    if e.kind == "exited" and e.exit_status:
+        # claude refused to start (bad option, root + bypass, ...): pass on what it printed,
+        # and its exit code, as `claude -p` would have.
+        for line in [x for x in e.screen if x.strip()][-PANE_TAIL_LINES:]:
+            err(line)
+        return e.exit_status
+    err(f"claude-bridge: {e.reason}")
+    tail = _pane_tail(e.screen)
+    if tail:
+        err("claude-bridge: last lines of the pane:")
+        for line in tail:
+            err(f"  | {line}")
+    return 1
+
+
+def make_logger(env: dict[str, str], err):
+    """A ``log(msg)`` that writes timestamped lines to stderr when CLAUDE_BRIDGE_DEBUG is set."""
+    debug = bool(env.get("CLAUDE_BRIDGE_DEBUG"))
 
     def log(msg: str) -> None:
         if debug:
             err(f"[claude-bridge {time.monotonic():.3f}] {msg}")
+    return log
 
-    claude_bin = find_claude(env)
-    if claude_bin is None:
-        err("claude-bridge: the claude CLI was not found (install it, or set CLAUDE_BRIDGE_CLAUDE_BIN)")
-        return 127
-    try:
-        version = claude_version(claude_bin)
-        table = flagmod.load_table(version)
-        parsed = flagmod.parse(argv, table)
-    except flagmod.FlagError as e:
-        err(e.message)
-        return e.exit_code
-    except UsageError as e:
-        err(e.message)
-        return e.exit_code
 
+def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
+              stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+              stderr: TextIO | None = None) -> int:
+    """Run one print-mode invocation cold (its own pane); return the exit code. Never raises for run failures."""
+    env = dict(os.environ if env is None else env)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    stdout = stdout or sys.stdout.buffer
+    stderr = stderr or sys.stderr
+
+    def err(msg: str) -> None:
+        print(msg, file=stderr, flush=True)
+
+    log = make_logger(env, err)
     with _Signals():
         session: ClaudeSession | None = None
         lease = None
         try:
             try:
                 stdin_text = read_prompt_stdin(stdin, warn=err)
-                plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
-                                  claude_bin=claude_bin, cli_version=version, table=table)
-                caller_settings = load_caller_settings(plan.settings_value, cwd)
-                if plan.bypass:
-                    # The caller asked for bypass: skip its warning dialog for this run only
-                    # (per-run --settings; the user's settings.json is never written).
-                    caller_settings = dict(caller_settings, skipDangerousModePermissionPrompt=True)
-            except (UsageError, StdinError, SettingsError) as e:
+                prep = prepare(argv, env=env, cwd=cwd, stdin_text=stdin_text)
+            except (UsageError, StdinError) as e:
                 err(getattr(e, "message", str(e)))
                 return getattr(e, "exit_code", 1)
+            plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
-            run_id = uuidlib.uuid4().hex
             try:
                 lease = preseed(plan.env, SeedRequest(cwd=cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
-                                                      cli_version=version), run_id)
+                                                      cli_version=prep.version), uuidlib.uuid4().hex)
             except PreseedError as e:
                 err(f"claude-bridge: {e}")
                 return 1
             emitter = Emitter(plan.output_format, stdout, plan.session_id)
-            deny = plan.permission_mode in ("default", "plan")
-            session = ClaudeSession(claude_bin=claude_bin, claude_args=plan.claude_args, env=plan.env,
-                                    cwd=cwd, session_id=plan.session_id, settings=caller_settings,
-                                    deny_permission_requests=deny, log=log)
+            session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
+                                    cwd=cwd, session_id=plan.session_id, settings=prep.settings,
+                                    deny_permission_requests=deny_permission_requests(plan), log=log)
             deadline = time.monotonic() + plan.timeout
             probe = None
             if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
-                probe = InitProbe(claude_bin, version, plan.claude_args, plan.env, cwd)
+                probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
             session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
-            outcome = session.run_turn(
-                plan.prompt, submitted=plan.submit == "argv", deadline=deadline,
-                on_record=emitter.record,
-                on_session=lambda info: emitter.init(init_message(plan, info, probe)),
-            )
-            emitter.init(init_message(plan, session.info, probe))
-            result = translate.result_message(
-                outcome.records, session_id=session.info.session_id or plan.session_id,
-                duration_ms=_duration_ms(outcome), duration_api_ms=None,
-                uuid=str(uuidlib.uuid4()), model_key=session.info.model,
-            )
-            stderr_text, code = emitter.result(result)
-            if stderr_text:
-                err(stderr_text.rstrip("\n"))
-            return code
+            return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
+                             probe=probe, err=err)
         except TurnError as e:
-            if e.kind == "exited" and e.exit_status:
-                # claude refused to start (bad option, root + bypass, ...): pass on what it printed,
-                # and its exit code, as `claude -p` would have.
-                for line in [x for x in e.screen if x.strip()][-PANE_TAIL_LINES:]:
-                    err(line)
-                return e.exit_status
-            err(f"claude-bridge: {e.reason}")
-            tail = _pane_tail(e.screen)
-            if tail:
-                err("claude-bridge: last lines of the pane:")
-                for line in tail:
-                    err(f"  | {line}")
-            return 1
+            return report_error(e, err)
         except PaneError as e:
             err(f"claude-bridge: {e}")
             return 1

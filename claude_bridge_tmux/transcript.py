@@ -13,6 +13,7 @@ SessionStart hook's ``transcript_path`` is preferred whenever it is known.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -23,6 +24,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .turn import parse_line
+
+# watchdog logs benign races (an emitter stopping while inotify events are queued) at ERROR level;
+# with no handler configured they would reach our stderr through logging's last-resort handler.
+logging.getLogger("watchdog").addHandler(logging.NullHandler())
 
 _ENC = re.compile(r"[^A-Za-z0-9]")
 
