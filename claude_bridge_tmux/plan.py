@@ -123,6 +123,20 @@ def _opt(parsed: "flagmod.ParsedArgs", *names: str):
     return None
 
 
+ROOT_BYPASS_MESSAGE = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
+
+
+def bypass_refused_as_root(parsed: "flagmod.ParsedArgs", env: dict[str, str], uid: int | None = None) -> bool:
+    """claude refuses every bypass option as root outside a declared sandbox (``IS_SANDBOX=1`` or
+    ``CLAUDE_CODE_BUBBLEWRAP``), with ROOT_BYPASS_MESSAGE and exit 1 -- also for
+    ``--allow-dangerously-skip-permissions`` alone (verified on 2.1.197 and 2.1.329)."""
+    uid = os.getuid() if uid is None else uid
+    if uid != 0 or env.get("IS_SANDBOX") == "1" or env.get("CLAUDE_CODE_BUBBLEWRAP"):
+        return False
+    return bool(_opt(parsed, "dangerously-skip-permissions") or _opt(parsed, "allow-dangerously-skip-permissions")
+                or _opt(parsed, "permission-mode") == "bypassPermissions")
+
+
 def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_env: dict[str, str],
                cwd: str, claude_bin: str, cli_version: str, table=None) -> RunPlan:
     """Validate a parsed print-mode invocation and build its RunPlan.
@@ -138,6 +152,17 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         if handling == "refuse" or (handling == "bridge" and key not in SUPPORTED_BRIDGE_OPTIONS):
             raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge (it cannot be run through an interactive pane yet)")
 
+    # claude's order (verified on 2.1.197 and 2.1.329): session id, root + bypass, stream-json, prompt.
+    session_id = _opt(parsed, "session-id")
+    if session_id is not None:
+        if not isinstance(session_id, str) or not _UUID_RE.match(session_id):
+            raise UsageError("Error: Invalid session ID. Must be a valid UUID.")
+        session_id = session_id.lower()
+    else:
+        session_id = str(uuidlib.uuid4())
+    if bypass_refused_as_root(parsed, caller_env):
+        raise UsageError(ROOT_BYPASS_MESSAGE)
+
     fmt = _opt(parsed, "output-format") or "text"
     verbose = bool(_opt(parsed, "verbose"))
     if fmt == "stream-json" and not verbose:
@@ -148,14 +173,6 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         raise UsageError("Error: Input must be provided either through stdin or as a prompt argument when using --print")
     if not prompt.strip():
         raise UsageError("Error: No messages returned from query")
-
-    session_id = _opt(parsed, "session-id")
-    if session_id is not None:
-        if not isinstance(session_id, str) or not _UUID_RE.match(session_id):
-            raise UsageError("Error: Invalid session ID. Must be a valid UUID.")
-        session_id = session_id.lower()
-    else:
-        session_id = str(uuidlib.uuid4())
 
     bypass = bool(_opt(parsed, "dangerously-skip-permissions"))
     permission_mode = _opt(parsed, "permission-mode") or ("bypassPermissions" if bypass else "default")
