@@ -14,12 +14,16 @@ from . import translate
 class Emitter:
     """Writes one run's output. ``fmt`` is ``"text" | "json" | "stream-json"``; ``out`` a binary stream."""
 
-    def __init__(self, fmt: str, out: BinaryIO, session_id: str):
+    def __init__(self, fmt: str, out: BinaryIO, session_id: str, version: str | None = None):
         self.fmt = fmt
         self.out = out
         self.session_id = session_id
+        # CLI version whose output shapes are used; None: taken from the first transcript record
+        self.version = version
         self.broken = False
         self.init_sent = False
+        self._tool_uses: dict[str, dict] = {}
+        self._denied: set[str] = set()
 
     def _write(self, text: str) -> None:
         if self.broken:
@@ -42,10 +46,22 @@ class Emitter:
             self.line(message)
 
     def record(self, record: dict) -> None:
-        """The stream-json lines for one transcript record of the turn (assistant / user tool_result)."""
+        """The stream-json lines for one transcript record of the turn (assistant / user tool_result;
+        the denial and thinking-estimate system lines of versions that print them)."""
+        if self.version is None and isinstance(record.get("version"), str):
+            self.version = record["version"]
+        if record.get("type") == "assistant":
+            for b in (record.get("message") or {}).get("content") or ():
+                if isinstance(b, dict) and b.get("type") == "tool_use" and isinstance(b.get("id"), str):
+                    self._tool_uses[b["id"]] = b
+        elif record.get("type") == "attachment":
+            a = record.get("attachment") or {}
+            if a.get("type") == "hook_permission_decision" and a.get("decision") == "deny" and a.get("toolUseID"):
+                self._denied.add(a["toolUseID"])
         if self.fmt != "stream-json":
             return
-        for msg in translate.stream_messages(record, session_id=self.session_id):
+        for msg in translate.stream_messages(record, session_id=self.session_id, version=self.version,
+                                             tool_uses=self._tool_uses, denied_ids=self._denied):
             self.line(msg)
 
     def result(self, result: dict) -> tuple[str, int]:

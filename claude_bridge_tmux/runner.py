@@ -78,7 +78,7 @@ def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = Non
         model=info.model or plan.model or "default", permission_mode=plan.permission_mode,
         claude_code_version=plan.cli_version,
         api_key_source="ANTHROPIC_API_KEY" if plan.env.get("ANTHROPIC_API_KEY") else "none",
-        uuid=str(uuidlib.uuid4()),
+        uuid=str(uuidlib.uuid4()), home=plan.env.get("HOME"), version=plan.cli_version, fill_from_sample=True,
     )
 
 
@@ -137,8 +137,9 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     emitter.init(init_message(plan, session.info, probe))
     result = translate.result_message(
         outcome.records, session_id=session.info.session_id or plan.session_id,
-        duration_ms=_duration_ms(outcome), duration_api_ms=None,
-        uuid=str(uuidlib.uuid4()), model_key=session.info.model,
+        duration_ms=None, duration_api_ms=None, estimate_timings=True,
+        uuid=str(uuidlib.uuid4()), model_key=session.info.model, prompt=outcome.prompt_record,
+        api_requests=outcome.api_requests, version=prep.version, fmt=plan.output_format,
     )
     stderr_text, code = emitter.result(result)
     if stderr_text:
@@ -204,7 +205,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             except PreseedError as e:
                 err(f"claude-bridge: {e}")
                 return 1
-            emitter = Emitter(plan.output_format, stdout, plan.session_id)
+            emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version)
             session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
                                     cwd=cwd, session_id=plan.session_id, settings=prep.settings,
                                     deny_permission_requests=deny_permission_requests(plan), log=log)

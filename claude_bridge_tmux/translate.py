@@ -21,12 +21,14 @@ Everything here was checked against captures of the real CLI 2.1.197 (see
 from __future__ import annotations
 
 import re
+import uuid as _uuidlib
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str  # C speedup, non-ASCII kept
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import pricing as _pricing
+from . import shapes as _shapes
 
 SYNTHETIC_MODEL = "<synthetic>"
 NUDGE_PREFIX = "[structured-output-enforce]"
@@ -144,12 +146,12 @@ def init_message(
     model: str,
     permission_mode: str,
     claude_code_version: str,
-    tools: Sequence[str] = (),
-    mcp_servers: Sequence[Mapping[str, Any]] = (),
-    slash_commands: Sequence[str] = (),
-    agents: Sequence[str] = (),
-    skills: Sequence[str] = (),
-    plugins: Sequence[Mapping[str, Any]] = (),
+    tools: Sequence[str] | None = None,
+    mcp_servers: Sequence[Mapping[str, Any]] | None = None,
+    slash_commands: Sequence[str] | None = None,
+    agents: Sequence[str] | None = None,
+    skills: Sequence[str] | None = None,
+    plugins: Sequence[Mapping[str, Any]] | None = None,
     api_key_source: str = "none",
     output_style: str = "default",
     memory_paths: Mapping[str, str] | None = None,
@@ -158,40 +160,57 @@ def init_message(
     product_feedback_disabled: bool = False,
     fast_mode_state: str = "off",
     home: str | None = None,
+    version: str | None = None,
+    fill_from_sample: bool = False,
 ) -> dict:
-    """The ``system/init`` line, keys in `-p`'s order (print/sj1).
+    """The ``system/init`` line, keys in `-p`'s order for ``version`` (shapes; None: 2.1.197).
 
-    ``model`` is the resolved model key `-p` shows (``claude-opus-4-8[1m]`` for the
-    default). ``memory_paths``: given as is; else computed from ``home`` and ``cwd``
-    (``{"auto": "<home>/.claude/projects/<enc-cwd>/memory/"}``); with neither the key is
-    left out (`-p` always has it).
+    Used when the CLI's own init line (``initprobe``) is not available. ``model`` is the
+    resolved model key `-p` shows. ``memory_paths``: given as is; else computed from ``home``
+    and ``cwd`` (``{"auto": "<home>/.claude/projects/<enc-cwd>/memory/"}``); with neither the
+    key is left out. Inventories not given are ``[]``, or with ``fill_from_sample`` the
+    version's recorded defaults (a plain installation's built-in tools, commands, agents…),
+    which also fill the version's other constant fields (``capabilities``, ``view_mode`` …).
     """
+    shp = _shapes.load(version)
     if memory_paths is None and home is not None:
         memory_paths = {"auto": f"{home.rstrip('/')}/.claude/projects/{encode_project_dir(cwd)}/memory/"}
+    miss = _shapes.MISSING if fill_from_sample else None
+
+    def inv(v, conv=list):
+        if v is None:
+            return miss if miss is not None else []
+        return [conv(x) for x in v] if conv is dict else list(v)
+
     msg: dict[str, Any] = {
         "type": "system",
         "subtype": "init",
         "cwd": cwd,
         "session_id": session_id,
-        "tools": list(tools),
-        "mcp_servers": [dict(s) for s in mcp_servers],
+        "tools": inv(tools),
+        "mcp_servers": inv(mcp_servers, dict),
         "model": model,
         "permissionMode": permission_mode,
-        "slash_commands": list(slash_commands),
+        "slash_commands": inv(slash_commands),
         "apiKeySource": api_key_source,
         "claude_code_version": claude_code_version,
         "output_style": output_style,
-        "agents": list(agents),
-        "skills": list(skills),
-        "plugins": [dict(p) for p in plugins],
+        "agents": inv(agents),
+        "skills": inv(skills),
+        "plugins": inv(plugins, dict),
         "analytics_disabled": analytics_disabled,
         "product_feedback_disabled": product_feedback_disabled,
         "uuid": uuid,
+        "original_cwd": cwd,
+        "additional_directories": [],
     }
     if memory_paths is not None:
         msg["memory_paths"] = dict(memory_paths)
     msg["fast_mode_state"] = fast_mode_state
-    return msg
+    if not fill_from_sample:
+        msg = {k: v for k, v in msg.items() if v is not _shapes.MISSING}
+    out = shp.order_line("system/init", msg, fill=fill_from_sample)
+    return out
 
 
 def encode_project_dir(cwd: str) -> str:
@@ -243,16 +262,87 @@ def stream_message_body(message: Mapping[str, Any], *, final_usage: bool = False
     return body
 
 
-def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: bool = False) -> list[dict]:
-    """0..1 stream-json messages for one transcript record.
+# transcript record field -> assistant line field (printed when the version's shape has it)
+_ASSISTANT_FIELDS = (
+    ("timestamp", "timestamp"), ("error", "error"), ("requestId", "request_id"),
+    ("isApiErrorMessage", "is_api_error_message"), ("apiErrorStatus", "api_error_status"),
+    ("apiErrorType", "api_error_type"), ("thinkingDurationMs", "thinking_duration_ms"),
+    ("thinkingDisplay", "thinking_display"),
+)
+
+
+def _camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def tool_result_meta(record: Mapping[str, Any], denied: bool) -> list[dict]:
+    """2.1.329's ``tool_result_meta`` for a tool-result user record: one entry per tool_result
+    block, ``{"id"[, "non_execution_kind"], "permission_decision"}``.
+
+    The transcript's ``permissionDecision`` (camelCase) becomes ``permission_decision``
+    (snake_case, ``reasonCode`` dropped). A denial made by the bridge's PermissionRequest hook
+    (the interactive stand-in for `-p`'s auto-deny) is reported as `-p` reports its own:
+    ``non_execution_kind: "user-rejected"``, ``{"decision": "reject", "source": "config"}``.
+    """
+    pd = record.get("permissionDecision")
+    out = []
+    for b in (record.get("message") or {}).get("content") or ():
+        if not (isinstance(b, Mapping) and b.get("type") == "tool_result"):
+            continue
+        e: dict[str, Any] = {"id": b.get("tool_use_id")}
+        if denied:
+            e["non_execution_kind"] = "user-rejected"
+            e["permission_decision"] = {"decision": "reject", "source": "config"}
+        elif isinstance(pd, Mapping):
+            e["permission_decision"] = {_camel_to_snake(k): v for k, v in pd.items() if k != "reasonCode"}
+        out.append(e)
+    return out
+
+
+def is_denial(record: Mapping[str, Any], denied_ids: Iterable[str] = ()) -> bool:
+    """A tool-result record that reports a permission denial (hook attachment seen for its
+    tool_use id, or the record's own ``permissionDecision.decision == "reject"``)."""
+    pd = record.get("permissionDecision")
+    if isinstance(pd, Mapping) and pd.get("decision") == "reject":
+        return True
+    ids = set(denied_ids)
+    return any(isinstance(b, Mapping) and b.get("type") == "tool_result" and b.get("tool_use_id") in ids
+               for b in (record.get("message") or {}).get("content") or ())
+
+
+def _tool_result_text(block: Mapping[str, Any]) -> str:
+    c = block.get("content")
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list):
+        return "".join(x.get("text", "") for x in c if isinstance(x, Mapping) and x.get("type") == "text")
+    return ""
+
+
+def thinking_estimate(text: str) -> int:
+    """`-p`'s live thinking-token estimate for a thinking text (4 characters per token, rounded up)."""
+    return -(-len(text) // 4)
+
+
+def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: bool = False,
+                    version: str | None = None, tool_uses: Mapping[str, Mapping[str, Any]] | None = None,
+                    denied_ids: Iterable[str] = (), new_uuid: Callable[[], str] | None = None) -> list[dict]:
+    """0..n stream-json messages for one transcript record, shaped for CLI ``version``.
 
     assistant record -> ``{"type":"assistant","message","parent_tool_use_id":null,
-    "session_id","uuid"[,"error"],"request_id"}``; tool-result user record ->
-    ``{"type":"user","message","parent_tool_use_id":null,"session_id","uuid","timestamp",
-    "tool_use_result"}``; structured-output nudge (isMeta) -> the `-p` synthetic user line;
-    everything else (prompt, attachments, system records, interrupt markers, metadata,
-    sidechain records) -> ``[]``.
+    "session_id","uuid"[,"timestamp"][,"error"],"request_id"[,api error fields][,thinking fields]}``
+    (which optional fields a version prints comes from its shapes), preceded for a thinking
+    block by one ``system/thinking_tokens`` line when the version prints those (`-p` prints one
+    per streamed delta; the transcript only has the whole block: one line with the total);
+    tool-result user record -> ``{"type":"user","message","parent_tool_use_id":null,"session_id",
+    "uuid","timestamp","tool_use_result"[,"tool_result_meta"]}``, preceded for a denial by a
+    ``system/permission_denied`` line when the version prints those (``tool_uses``: tool_use id
+    -> block, for the tool's name; ``denied_ids``: ids denied by a PermissionRequest hook);
+    structured-output nudge (isMeta) -> the `-p` synthetic user line; everything else
+    (prompt, attachments, system records, interrupt markers, metadata, sidechain records) -> ``[]``.
     """
+    shp = _shapes.load(version)
+    mk_uuid = new_uuid or (lambda: str(_uuidlib.uuid4()))
     rtype = record.get("type")
     if record.get("isSidechain"):
         return []
@@ -260,24 +350,47 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
     if not isinstance(msg, Mapping):
         return []
     if rtype == "assistant":
-        out: dict[str, Any] = {
+        out: list[dict] = []
+        content = msg.get("content")
+        if shp.has_line("system/thinking_tokens") and isinstance(content, list):
+            for b in content:
+                if isinstance(b, Mapping) and b.get("type") == "thinking" and isinstance(b.get("thinking"), str):
+                    n = thinking_estimate(b["thinking"])
+                    if n:
+                        out.append(shp.order_line("system/thinking_tokens", {
+                            "type": "system", "subtype": "thinking_tokens", "estimated_tokens": n,
+                            "estimated_tokens_delta": n, "session_id": session_id, "uuid": mk_uuid()}))
+        line: dict[str, Any] = {
             "type": "assistant",
             "message": stream_message_body(msg, final_usage=final_usage),
             "parent_tool_use_id": None,
             "session_id": session_id,
             "uuid": record.get("uuid"),
         }
-        if record.get("error") is not None:
-            out["error"] = record["error"]
-        if record.get("requestId") is not None:
-            out["request_id"] = record["requestId"]
-        return [out]
+        for src, dst in _ASSISTANT_FIELDS:
+            if record.get(src) is not None:
+                line[dst] = record[src]
+        out.append(shp.order_line("assistant", line))
+        return out
     if rtype == "user":
         content = msg.get("content")
         if isinstance(content, list) and any(
             isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
         ):
-            out = {
+            out = []
+            denied = is_denial(record, denied_ids)
+            if denied and shp.has_line("system/permission_denied"):
+                for b in content:
+                    if not (isinstance(b, Mapping) and b.get("type") == "tool_result"):
+                        continue
+                    tid = b.get("tool_use_id")
+                    text = _tool_result_text(b)
+                    out.append(shp.order_line("system/permission_denied", {
+                        "type": "system", "subtype": "permission_denied",
+                        "tool_name": ((tool_uses or {}).get(tid) or {}).get("name"), "tool_use_id": tid,
+                        "decision_reason": text, "message": text, "uuid": mk_uuid(), "session_id": session_id,
+                    }, fill=True))
+            line = {
                 "type": "user",
                 "message": msg,
                 "parent_tool_use_id": None,
@@ -286,8 +399,10 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
                 "timestamp": record.get("timestamp"),
             }
             if "toolUseResult" in record:
-                out["tool_use_result"] = record["toolUseResult"]
-            return [out]
+                line["tool_use_result"] = record["toolUseResult"]
+            line["tool_result_meta"] = tool_result_meta(record, denied)
+            out.append(shp.order_line("user", line))
+            return out
         if _is_nudge(record):
             text = content if isinstance(content, str) else "".join(
                 b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text"
@@ -357,45 +472,60 @@ def _num(v: Any) -> int | float:
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
 
 
-def sum_usage(messages: Iterable[Mapping[str, Any]]) -> dict:
-    """`-p`'s result ``usage``: token counts summed over responses, full shape."""
-    tot = {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0}
-    stu = {"web_search_requests": 0, "web_fetch_requests": 0}
-    cc = {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0}
-    service_tier, inference_geo, iterations, speed = "standard", "", [], "standard"
+_LEGACY_USAGE = {
+    "input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0,
+    "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0}, "service_tier": "standard",
+    "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0}, "inference_geo": "",
+    "iterations": [], "speed": "standard",
+}
+
+
+def _zeroed(template: Mapping[str, Any]) -> dict:
+    out: dict[str, Any] = {}
+    for k, v in template.items():
+        if isinstance(v, Mapping):
+            out[k] = _zeroed(v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = 0
+        elif isinstance(v, list):
+            out[k] = []
+        else:
+            out[k] = v
+    return out
+
+
+def _accumulate(acc: dict, usage: Mapping[str, Any]) -> None:
+    for k, v in acc.items():
+        u = usage.get(k)
+        if isinstance(v, dict):
+            if isinstance(u, Mapping):
+                _accumulate(v, u)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            acc[k] = v + _num(u)
+        elif u is not None:
+            acc[k] = u
+
+
+def sum_usage(messages: Iterable[Mapping[str, Any]], template: Mapping[str, Any] | None = None) -> dict:
+    """`-p`'s result ``usage``: the shape of ``template`` (the version's recorded result usage;
+    default 2.1.197's), numbers summed over the responses (nested ones too, e.g.
+    ``output_tokens_details.thinking_tokens``), other values (``service_tier``, ``speed``,
+    ``iterations`` …) the last response's. Synthetic messages (API errors) carry nulls there:
+    they are skipped, as `-p` keeps its defaults."""
+    acc = _zeroed(template if template else _LEGACY_USAGE)
     for m in messages:
         u = m.get("usage")
-        if not isinstance(u, Mapping):
-            continue
-        for k in tot:
-            tot[k] += _num(u.get(k))
-        s = u.get("server_tool_use")
-        if isinstance(s, Mapping):
-            for k in stu:
-                stu[k] += _num(s.get(k))
-        c = u.get("cache_creation")
-        if isinstance(c, Mapping):
-            for k in cc:
-                cc[k] += _num(c.get(k))
-        if is_synthetic(m):
-            continue  # synthetic messages carry nulls here; -p keeps its defaults
-        if isinstance(u.get("service_tier"), str):
-            service_tier = u["service_tier"]
-        if isinstance(u.get("inference_geo"), str):
-            inference_geo = u["inference_geo"]
-        if isinstance(u.get("iterations"), list):
-            iterations = u["iterations"]
-        if isinstance(u.get("speed"), str):
-            speed = u["speed"]
-    return {
-        **tot,
-        "server_tool_use": stu,
-        "service_tier": service_tier,
-        "cache_creation": cc,
-        "inference_geo": inference_geo,
-        "iterations": iterations,
-        "speed": speed,
-    }
+        if isinstance(u, Mapping) and not is_synthetic(m):
+            _accumulate(acc, u)
+    return acc
+
+
+def _nested(d: Mapping[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(p)
+    return d
 
 
 def model_usage(
@@ -404,14 +534,18 @@ def model_usage(
     model_key: str | None = None,
     previous: Mapping[str, Any] | None = None,
     prices: _pricing.PriceTable | None = None,
+    key_rule: str = "requested",
 ) -> tuple[dict, float | int]:
     """(``modelUsage``, ``total_cost_usd``) for the responses, costed one by one in order.
 
-    Key: ``model_key`` when given (what `-p` shows, e.g. ``claude-opus-4-8[1m]``: `-p`
-    keys by the *requested* model incl. the ``[1m]`` suffix, which the transcript does
-    not hold), else the response's ``message.model``. Synthetic messages are skipped.
-    ``previous``: the result object of an earlier turn of the same `-p` process
-    (stream-json input) — ``modelUsage``/``total_cost_usd`` are cumulative per process.
+    Key: with ``key_rule="requested"`` (2.1.197) ``model_key`` when given (what `-p` shows, e.g.
+    ``claude-opus-4-8[1m]``: the *requested* model incl. the ``[1m]`` suffix, which the
+    transcript does not hold), else the response's ``message.model``; with ``"response"``
+    (2.1.329) the response's model id without ``[1m]``. Synthetic messages are skipped.
+    ``previous``: the result object of an earlier turn of the same `-p` process (stream-json
+    input) — ``modelUsage``/``total_cost_usd`` are cumulative per process.
+    Entries carry every field any version prints (``thinkingTokens``, the 5m/1h cache split,
+    ``canonicalModel``, ``costBasis`` …); the version's shape keeps its own.
     """
     prices = prices or _pricing.load_table()
     mu: dict[str, dict] = {}
@@ -424,10 +558,12 @@ def model_usage(
         if is_synthetic(m):
             continue
         u = m.get("usage") if isinstance(m.get("usage"), Mapping) else {}
-        key = model_key or m.get("model") or "unknown"
+        if key_rule == "response":
+            key = _pricing.strip_1m(str(m.get("model") or model_key or "unknown"))
+        else:
+            key = model_key or m.get("model") or "unknown"
         price = prices.lookup(key)
-        cost = _pricing.usage_cost(price, u)
-        stu = u.get("server_tool_use") if isinstance(u.get("server_tool_use"), Mapping) else {}
+        cost = _pricing.usage_cost(price, u, prices)
         e = mu.get(key)
         if e is None:
             e = mu[key] = {
@@ -439,13 +575,24 @@ def model_usage(
                 "costUSD": 0,
                 "contextWindow": prices.context_window(key),
                 "maxOutputTokens": prices.max_output_tokens(key),
+                "thinkingTokens": 0,
+                "cacheCreationEphemeral5mInputTokens": 0,
+                "cacheCreationEphemeral1hInputTokens": 0,
             }
         e["inputTokens"] += _num(u.get("input_tokens"))
         e["outputTokens"] += _num(u.get("output_tokens"))
         e["cacheReadInputTokens"] += _num(u.get("cache_read_input_tokens"))
         e["cacheCreationInputTokens"] += _num(u.get("cache_creation_input_tokens"))
-        e["webSearchRequests"] += _num(stu.get("web_search_requests"))
+        e["webSearchRequests"] += _num(_nested(u, "server_tool_use", "web_search_requests"))
         e["costUSD"] += cost
+        e["thinkingTokens"] = e.get("thinkingTokens", 0) + _num(_nested(u, "output_tokens_details", "thinking_tokens"))
+        e["cacheCreationEphemeral5mInputTokens"] = e.get("cacheCreationEphemeral5mInputTokens", 0) + \
+            _num(_nested(u, "cache_creation", "ephemeral_5m_input_tokens"))
+        e["cacheCreationEphemeral1hInputTokens"] = e.get("cacheCreationEphemeral1hInputTokens", 0) + \
+            _num(_nested(u, "cache_creation", "ephemeral_1h_input_tokens"))
+        # "costBasis, canonicalModel and provider are the latest request's"
+        e["canonicalModel"] = prices.canonical(key)
+        e["costBasis"] = prices.cost_basis(key)
         total += cost
     return mu, total
 
@@ -536,9 +683,13 @@ def turn_duration_ms(records: Iterable[Mapping[str, Any]]) -> int | None:
     return None
 
 
-def estimate_api_ms(records: Sequence[Mapping[str, Any]], prompt: Mapping[str, Any] | None = None) -> int:
-    """Approximate ``duration_api_ms``: for each API response, from the timestamp of the
-    record before its first block (prompt / tool result) to its last block record."""
+def estimate_api_ms(records: Sequence[Mapping[str, Any]], prompt: Mapping[str, Any] | None = None,
+                    api_requests: Sequence[Mapping[str, Any]] = ()) -> int:
+    """Approximate ``duration_api_ms``: for each API response, from when its request was sent
+    to its last block record. The send time is the response's ``api-request`` record
+    (2.1.329 writes one per request; matched by the assistant records' ``requestRef``), else the
+    timestamp of the record before its first block (prompt / tool result)."""
+    sent = {r.get("id"): _parse_ts(r.get("timestamp")) for r in api_requests if r.get("type") == "api-request"}
     seq = ([prompt] if prompt else []) + list(records)
     first: dict[str, int] = {}
     lastidx: dict[str, int] = {}
@@ -552,25 +703,72 @@ def estimate_api_ms(records: Sequence[Mapping[str, Any]], prompt: Mapping[str, A
             lastidx[mid] = i
     total = 0.0
     for mid, i in first.items():
-        start = None
-        for j in range(i - 1, -1, -1):
-            start = _parse_ts(seq[j].get("timestamp"))
-            if start:
-                break
+        start = sent.get(seq[i].get("requestRef"))
+        if start is None:
+            for j in range(i - 1, -1, -1):
+                start = _parse_ts(seq[j].get("timestamp"))
+                if start:
+                    break
         end = _parse_ts(seq[lastidx[mid]].get("timestamp"))
         if start and end and end > start:
             total += (end - start).total_seconds() * 1000
     return int(round(total))
 
 
-_ERROR_SUBTYPE_TERMINAL = {"error_max_turns": "max_turns"}
+def _ms_between(a: datetime | None, b: datetime | None) -> int | None:
+    if a is None or b is None:
+        return None
+    return max(0, int(round((b - a).total_seconds() * 1000)))
+
+
+def turn_timings(records: Sequence[Mapping[str, Any]], prompt: Mapping[str, Any] | None,
+                 api_requests: Sequence[Mapping[str, Any]] = ()) -> dict[str, int | None]:
+    """`-p`'s timing fields, estimated from record timestamps (all relative to the prompt record,
+    i.e. when the CLI took the prompt):
+
+    * ``duration_ms``: to the turn's last user/assistant record (the end of the last response or
+      tool; the bridge's own Stop hook, which `-p` does not run, is left out);
+    * ``duration_api_ms``: :func:`estimate_api_ms`;
+    * ``ttft_ms``, ``ttft_stream_ms``, ``first_content_frame_ms``: to the first assistant record
+      (written when its first content block is complete: an upper bound);
+    * ``time_to_request_ms``: to the first ``api-request`` record (2.1.329), else the ttft bound.
+    The ttft/request fields are None when no real response arrived (`-p` then prints none).
+    """
+    t0 = _parse_ts(prompt.get("timestamp")) if prompt else None
+    body = [r for r in records if r.get("type") in ("assistant", "user") and not r.get("isSidechain")]
+    real = [r for r in body if r.get("type") == "assistant" and isinstance(r.get("message"), Mapping)
+            and not is_synthetic(r["message"])]
+    end = _parse_ts(body[-1].get("timestamp")) if body else None
+    first = _parse_ts(real[0].get("timestamp")) if real else None
+    reqs = sorted(t for t in (_parse_ts(r.get("timestamp")) for r in api_requests if r.get("type") == "api-request")
+                  if t is not None and (t0 is None or t >= t0))
+    ttft = _ms_between(t0, first)
+    return {
+        "duration_ms": _ms_between(t0, end),
+        "duration_api_ms": estimate_api_ms(records, prompt, api_requests),
+        "ttft_ms": ttft,
+        "ttft_stream_ms": ttft,
+        "time_to_request_ms": (_ms_between(t0, reqs[0]) if reqs and first is not None else ttft),
+        "first_content_frame_ms": ttft,
+    }
+
+
+def result_variant(subtype: str, is_error: bool, structured: bool, local_command: bool = False) -> str:
+    """Which recorded result sample applies (see :mod:`shapes`)."""
+    if subtype != "success":
+        return subtype
+    if local_command:
+        return "local_command"
+    if is_error:
+        return "api_error"
+    return "structured" if structured else "success"
 
 
 def result_message(
     turn_records: Sequence[Mapping[str, Any]],
     *,
     session_id: str,
-    duration_ms: int,
+    duration_ms: int | None,
     duration_api_ms: int | None,
     uuid: str,
     model_key: str | None = None,
@@ -584,94 +782,113 @@ def result_message(
     ttft_ms: int | None = None,
     ttft_stream_ms: int | None = None,
     time_to_request_ms: int | None = None,
+    first_content_frame_ms: int | None = None,
     fast_mode_state: str = "off",
     previous: Mapping[str, Any] | None = None,
     local_command: bool = False,
     prompt: Mapping[str, Any] | None = None,
     prices: _pricing.PriceTable | None = None,
+    version: str | None = None,
+    fmt: str = "json",
+    api_requests: Sequence[Mapping[str, Any]] = (),
+    estimate_timings: bool = False,
 ) -> dict:
-    """The final ``result`` object, keys in `-p`'s order.
+    """The final ``result`` object for CLI ``version`` and output format ``fmt``.
 
     ``turn_records``: the turn in tree order (``TurnTree.ordered()``; the prompt may be
-    included or not). Derived from the records: ``is_error``/``api_error_status`` (last
-    assistant record's ``isApiErrorMessage``/``apiErrorStatus``), ``result`` (last text
-    block of the last assistant record), ``stop_reason`` (its ``message.stop_reason``),
-    ``num_turns``, ``usage`` (once per message.id), ``modelUsage``/``total_cost_usd``
-    (price table, see :mod:`pricing`), ``permission_denials``.
+    included or not). Derived from the records: ``is_error``/``api_error_status``/
+    ``api_error_type`` (last assistant record's ``isApiErrorMessage``/``apiErrorStatus``/
+    ``apiErrorType``), ``result`` (last text block of the last assistant record),
+    ``stop_reason`` (its ``message.stop_reason``), ``num_turns``, ``usage`` (once per
+    message.id), ``modelUsage``/``total_cost_usd`` (the version's price table, see
+    :mod:`pricing`), ``permission_denials``, ``model_usage_since_last_result`` (this turn's
+    modelUsage).
 
-    Shapes:
-    * ``subtype="success"``: type, subtype, is_error, api_error_status, duration_ms,
-      duration_api_ms, [ttft_ms, ttft_stream_ms, time_to_request_ms — only when passed:
-      `-p` measures them, the transcript cannot], num_turns, result, stop_reason,
-      session_id, total_cost_usd, usage, modelUsage, permission_denials,
-      [structured_output], terminal_reason, fast_mode_state, uuid.
-    * ``local_command=True`` (slash command answered without the model): no
-      api_error_status, no terminal_reason, num_turns 0 by default.
-    * any other subtype (``error_max_turns``, ``error_max_budget_usd``,
-      ``error_during_execution``, ``error_max_structured_output_retries``): type, subtype,
-      duration_ms, duration_api_ms, is_error (true), num_turns, stop_reason, session_id,
-      total_cost_usd, usage, modelUsage, permission_denials, [terminal_reason],
-      fast_mode_state, uuid, errors.
-    ``terminal_reason``: default "completed" for success, "max_turns" for
-    error_max_turns, absent for the others; pass ``None`` to leave it out.
-    ``duration_api_ms=None``: :func:`estimate_api_ms` (an approximation).
+    Shape (key order, nested order, which keys exist, the values of fields a transcript cannot
+    supply such as ``subagent_stats`` or the variant's ``terminal_reason``): the version's
+    recorded sample for the variant — success, api_error (is_error), structured, or the error
+    subtype (``error_max_turns``, ``error_max_budget_usd`` …; unrecorded subtypes use
+    error_max_turns'). See :mod:`shapes`. ``local_command=True`` (a slash command answered
+    without the model): no api_error_status, no terminal_reason, num_turns 0 by default.
+
+    Timings: ``duration_ms``/``duration_api_ms`` as given (None: estimated, see
+    :func:`turn_timings`); ``ttft_ms``, ``ttft_stream_ms``, ``time_to_request_ms``,
+    ``first_content_frame_ms`` printed when given, or estimated when ``estimate_timings``
+    (`-p` measures them; the transcript only bounds them).
+    ``terminal_reason``: the variant sample's (completed / api_error / max_turns …); pass a
+    value to override, ``None`` to leave it out.
     """
+    shp = _shapes.load(version)
+    prices = prices or _pricing.load_table(version)
     records = [r for r in turn_records if not (prompt is not None and r is prompt)]
     resp = responses(records)
     last = last_assistant(records)
-    usage = sum_usage(resp)
-    mu, total_cost = model_usage(resp, model_key=model_key, previous=previous, prices=prices)
+    is_error = bool(last is not None and last.get("isApiErrorMessage"))
+    structured = structured_output is not _UNSET
+    variant = result_variant(subtype, is_error, structured, local_command)
+    usage = sum_usage(resp, shp.usage_template(fmt, variant) or shp.usage_template(fmt, "success"))
+    key_rule = str(shp.rules.get("model_usage_key", "requested"))
+    mu, total_cost = model_usage(resp, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule)
+    mu_turn, _ = model_usage(resp, model_key=model_key, prices=prices, key_rule=key_rule)
+    est = turn_timings(records, prompt, api_requests) if (estimate_timings or duration_ms is None
+                                                          or duration_api_ms is None) else {}
+    if duration_ms is None:
+        duration_ms = est.get("duration_ms") or 0
     if duration_api_ms is None:
-        duration_api_ms = estimate_api_ms(records, prompt)
+        duration_api_ms = est.get("duration_api_ms") or 0
     if previous:
         duration_api_ms += previous.get("duration_api_ms", 0) or 0
+    if estimate_timings:
+        ttft_ms = ttft_ms if ttft_ms is not None else est.get("ttft_ms")
+        ttft_stream_ms = ttft_stream_ms if ttft_stream_ms is not None else est.get("ttft_stream_ms")
+        time_to_request_ms = time_to_request_ms if time_to_request_ms is not None else est.get("time_to_request_ms")
+        first_content_frame_ms = first_content_frame_ms if first_content_frame_ms is not None \
+            else est.get("first_content_frame_ms")
     if num_turns is None:
         num_turns = 0 if local_command else count_turns(records)
     stop_reason = last["message"].get("stop_reason") if last is not None else None
-    denials = permission_denials(records, permission_denials_extra)
-    if terminal_reason is _AUTO:
-        if local_command:
-            terminal_reason = None
-        elif subtype == "success":
-            terminal_reason = "completed"
-        else:
-            terminal_reason = _ERROR_SUBTYPE_TERMINAL.get(subtype)
+    M = _shapes.MISSING
+    status = last.get("apiErrorStatus") if (is_error and last is not None) else None
+    computed: dict[str, Any] = {
+        "type": "result",
+        "subtype": subtype,
+        "is_error": is_error if subtype == "success" else True,
+        "api_error_status": M if local_command else status,
+        "api_error_type": (last.get("apiErrorType") if is_error and last is not None else M),
+        "duration_ms": duration_ms,
+        "duration_api_ms": duration_api_ms,
+        "ttft_ms": M if ttft_ms is None else ttft_ms,
+        "ttft_stream_ms": M if ttft_stream_ms is None else ttft_stream_ms,
+        "time_to_request_ms": M if time_to_request_ms is None else time_to_request_ms,
+        "first_content_frame_ms": M if first_content_frame_ms is None else first_content_frame_ms,
+        "num_turns": num_turns,
+        "result": (result if result is not None else result_text(records)) if subtype == "success" else M,
+        "stop_reason": stop_reason,
+        "session_id": session_id,
+        "total_cost_usd": total_cost,
+        "usage": usage,
+        "modelUsage": mu,
+        "permission_denials": permission_denials(records, permission_denials_extra),
+        "structured_output": structured_output if structured and subtype == "success" else M,
+        "fast_mode_state": fast_mode_state,
+        "uuid": uuid,
+        "errors": list(errors or []) if subtype != "success" else M,
+        "model_usage_since_last_result": mu_turn,
+    }
+    if terminal_reason is None or local_command:
+        computed["terminal_reason"] = M
+    elif terminal_reason is not _AUTO:
+        computed["terminal_reason"] = terminal_reason
+    elif not shp.recorded(fmt, variant):
+        # a fallback sample's terminal_reason would be another variant's
+        computed["terminal_reason"] = _DEFAULT_TERMINAL.get(variant, M)
+    drop = ("api_error_status", "terminal_reason") if local_command else ()
+    return shp.shape_result(fmt, variant, computed, drop=drop)
 
-    out: dict[str, Any] = {"type": "result", "subtype": subtype}
-    if subtype == "success":
-        is_error = bool(last is not None and last.get("isApiErrorMessage"))
-        out["is_error"] = is_error
-        if not local_command:
-            status = last.get("apiErrorStatus") if (is_error and last is not None) else None
-            out["api_error_status"] = status
-        out["duration_ms"] = duration_ms
-        out["duration_api_ms"] = duration_api_ms
-        for k, v in (("ttft_ms", ttft_ms), ("ttft_stream_ms", ttft_stream_ms), ("time_to_request_ms", time_to_request_ms)):
-            if v is not None:
-                out[k] = v
-        out["num_turns"] = num_turns
-        out["result"] = result if result is not None else result_text(records)
-        out["stop_reason"] = stop_reason
-    else:
-        out["duration_ms"] = duration_ms
-        out["duration_api_ms"] = duration_api_ms
-        out["is_error"] = True
-        out["num_turns"] = num_turns
-        out["stop_reason"] = stop_reason
-    out["session_id"] = session_id
-    out["total_cost_usd"] = total_cost
-    out["usage"] = usage
-    out["modelUsage"] = mu
-    out["permission_denials"] = denials
-    if structured_output is not _UNSET and subtype == "success":
-        out["structured_output"] = structured_output
-    if terminal_reason is not None:
-        out["terminal_reason"] = terminal_reason
-    out["fast_mode_state"] = fast_mode_state
-    out["uuid"] = uuid
-    if subtype != "success":
-        out["errors"] = list(errors or [])
-    return out
+
+# terminal_reason for variants without a recorded sample
+_DEFAULT_TERMINAL = {"success": "completed", "structured": "completed", "api_error": "completed",
+                     "error_max_turns": "max_turns"}
 
 
 def max_turns_error(max_turns: int) -> str:
