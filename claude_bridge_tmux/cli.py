@@ -15,6 +15,7 @@ from . import __version__
 from .plan import claude_version, find_claude
 
 SUBCOMMANDS = {"demo", "version"}
+SUBCOMMANDS |= {"doctor", "ps", "attach", "gc", "logs", "shim"}  # operability commands (commands.py)
 
 
 def version_line(env: dict[str, str] | None = None) -> str:
@@ -33,17 +34,31 @@ def version_line(env: dict[str, str] | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch: our subcommands, ``--version``, else the drop-in print path. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
+    via_shim = bool(os.environ.get("CLAUDE_BRIDGE_VIA_SHIM"))
+    if via_shim:
+        from .shim import dispatch
+        dispatch(argv)  # execs the real claude unless argv is a print-mode call
+    if argv and argv[0] in SUBCOMMANDS and not via_shim:
         import typer
 
         from .commands import app
         try:
-            app(args=argv, prog_name="claude-bridge", standalone_mode=False)
+            rv = app(args=argv, prog_name="claude-bridge", standalone_mode=False)
+            if isinstance(rv, int):  # click returns typer.Exit's code instead of raising it
+                return rv
         except typer.Exit as e:
             return e.exit_code or 0
         return 0
+    from .compat import strip_compat_flags
+    argv = strip_compat_flags(argv)  # agent-swarm's --desplega-local-auth (a no-op here)
     if argv in (["--version"], ["-v"]):
         print(version_line())
         return 0
+    if any(a in ("-v", "--version", "-h", "--help") for a in argv[:argv.index("--") if "--" in argv else None]):
+        from .helptext import version_or_help
+        code = version_or_help(argv)
+        if code is not None:
+            return code
+    from .runlog import observed
     from .runner import run_print
-    return run_print(argv)
+    return observed(run_print, argv)

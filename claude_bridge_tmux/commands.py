@@ -23,3 +23,11 @@ def demo(claude_version: str = typer.Option(None, "--claude-version", help="pinn
     """Run a prompt through claude-bridge against the bundled mock model (no login needed)."""
     from .demo import run_demo
     raise typer.Exit(run_demo(claude_version))
+
+
+def _register_ops() -> None:
+    from .opscommands import register
+    register(app)
+
+
+_register_ops()

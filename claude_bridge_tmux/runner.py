@@ -176,8 +176,11 @@ def make_logger(env: dict[str, str], err):
 
 def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
               stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
-              stderr: TextIO | None = None) -> int:
-    """Run one print-mode invocation cold (its own pane); return the exit code. Never raises for run failures."""
+              stderr: TextIO | None = None, observer=None) -> int:
+    """Run one print-mode invocation cold (its own pane); return the exit code. Never raises for run failures.
+
+    ``observer`` (``runlog.RunObserver``) sees every event and stderr line, the Emitter, and the pane's
+    final screen (run log, progress line)."""
     env = dict(os.environ if env is None else env)
     cwd = os.path.abspath(cwd or os.getcwd())
     stdout = stdout or sys.stdout.buffer
@@ -187,6 +190,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
         print(msg, file=stderr, flush=True)
 
     log = make_logger(env, err)
+    if observer is not None:
+        log, err = observer.attach(log, err)
     with _Signals():
         session: ClaudeSession | None = None
         lease = None
@@ -206,6 +211,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 err(f"claude-bridge: {e}")
                 return 1
             emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version)
+            if observer is not None:
+                observer.watch(emitter)
             session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
                                     cwd=cwd, session_id=plan.session_id, settings=prep.settings,
                                     deny_permission_requests=deny_permission_requests(plan), log=log)
@@ -228,6 +235,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             old = {s: signal.signal(s, signal.SIG_IGN) for s in _Signals.SIGNALS}
             try:
                 if session is not None:
+                    if observer is not None:
+                        observer.closing(session)
                     session.close()
                 if lease is not None:
                     lease.release()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import hooks as hookmod
+from . import registry
 from . import screen as screenmod
 from .pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 from .paths import new_run_dir
@@ -133,6 +134,7 @@ class ClaudeSession:
         self._follow(expected)
         self.started = time.monotonic()
         self.pane = self.server.new_pane(LaunchSpec(argv=argv, env=self.env, cwd=self.cwd))
+        registry.register(self, state="busy" if launch_prompt is not None else "starting")
         self.log(f"pane {self.pane.pane_id} started: claude {' '.join(self.claude_args)}")
 
     def _follow(self, path: Path) -> None:
@@ -248,6 +250,7 @@ class ClaudeSession:
         record) has told the session's model and id.  Raises TurnError (see module docstring).
         """
         assert self.pane is not None
+        registry.set_state(self, "busy")
         started = time.monotonic()
         if not submitted:
             self.paste_prompt(prompt, deadline)
@@ -308,6 +311,7 @@ class ClaudeSession:
             if now - last_check >= IDLE_CHECK and now - last_progress >= IDLE_CHECK:
                 last_check = now
                 self._check_pane()
+        registry.set_state(self, "idle")
         ordered = tree.ordered()
         prompt_record = self._tree_prompt(all_records, tree.prompt_uuid)
         return TurnOutcome(records=ordered, prompt_record=prompt_record, end_record=tree.end_record(),
