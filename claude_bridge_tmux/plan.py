@@ -193,6 +193,11 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     submit = "argv" if size <= ARGV_PROMPT_LIMIT and "\x00" not in prompt else "paste"
     if caller_env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
         submit = "paste"
+    elif _opt(parsed, "mcp-config") and caller_env.get("CLAUDE_BRIDGE_SUBMIT") != "argv":
+        # `claude -p` connects the MCP servers before its first request; interactive claude (2.1.197)
+        # sends a launch-argument prompt before they are up, so the first request lacks their tools.
+        # Submitting once the input prompt is ready gives local servers the time to connect.
+        submit = "paste"
     return RunPlan(
         claude_bin=claude_bin, cli_version=cli_version, cwd=cwd, env=env, prompt=prompt,
         output_format=fmt, verbose=verbose, session_id=session_id, claude_args=claude_args,
