@@ -12,14 +12,15 @@ import os
 import sys
 
 from . import __version__
-from .plan import claude_version, find_claude
 
-SUBCOMMANDS = {"demo", "version"}
+SUBCOMMANDS = {"demo", "version", "pool"}
 SUBCOMMANDS |= {"doctor", "ps", "attach", "gc", "logs", "shim"}  # operability commands (commands.py)
 
 
 def version_line(env: dict[str, str] | None = None) -> str:
     """``<ours> (claude-bridge; claude <version> at <path>)`` — the drop-in ``--version`` output."""
+    from .plan import claude_version, find_claude
+
     env = dict(os.environ if env is None else env)
     binary = find_claude(env)
     if binary is None:
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         dispatch(argv)  # execs the real claude unless argv is a print-mode call
     if argv and argv[0] in SUBCOMMANDS and not via_shim:
         import typer
+        try:
+            from click.exceptions import ClickException
+        except ImportError:  # typer >= 0.29 vendors click
+            from typer._click.exceptions import ClickException
 
         from .commands import app
         try:
@@ -48,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
                 return rv
         except typer.Exit as e:
             return e.exit_code or 0
+        except ClickException as e:
+            e.show()
+            return e.exit_code
+        except typer.Abort:
+            return 130
         return 0
     from .compat import strip_compat_flags
     argv = strip_compat_flags(argv)  # agent-swarm's --desplega-local-auth (a no-op here)
@@ -59,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         code = version_or_help(argv)
         if code is not None:
             return code
+    from .pool.client import run as run_pooled
+    code = run_pooled(argv)
+    if code is not None:
+        return code
     from .runlog import observed
     from .runner import run_print
     return observed(run_print, argv)

@@ -11,6 +11,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="claude-bridge's own commands (the drop-in path is `claude-bridge -p ...`).")
 
 
+def _register_pool() -> None:
+    from .pool.cli import app as pool_app
+    app.add_typer(pool_app, name="pool")
+
+
+_register_pool()
+
+
 @app.command()
 def version() -> None:
     """Print the bridge's version and the claude CLI it drives."""

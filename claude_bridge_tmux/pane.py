@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class TmuxServer:
         if not conf.exists():
             write_private(conf, TMUX_CONF.format(term=_terminal_name()).encode())
         self.server = libtmux.Server(socket_path=str(self.socket_path), config_file=str(conf), tmux_bin=tmux)
+        self.killed = False
+        self._lock = threading.Lock()
 
     def new_pane(self, spec: LaunchSpec, *, name: str | None = None,
                  width: int = PANE_WIDTH, height: int = PANE_HEIGHT) -> "ClaudePane":
@@ -87,14 +90,23 @@ class TmuxServer:
         Raises PaneError when tmux fails to create the session.
         """
         name = name or f"cb-{uuidlib.uuid4().hex[:10]}"
+        if self.killed:
+            raise PaneError("the tmux server was stopped")
         spec_path = self.run_dir / f"launch-{name}.json"
         write_private(spec_path, orjson.dumps({"argv": spec.argv, "env": spec.env, "cwd": spec.cwd}))
         command = shlex.join([sys.executable, "-I", launch_module.__file__, str(spec_path)])
         try:
-            session = self.server.new_session(
-                session_name=name, window_command=command, start_directory=spec.cwd,
-                x=width, y=height, attach=False,
-            )
+            with self._lock:  # never (re)start a server that kill() has stopped
+                if self.killed:
+                    raise PaneError("the tmux server was stopped")
+                session = self.server.new_session(
+                    session_name=name, window_command=command, start_directory=spec.cwd,
+                    x=width, y=height, attach=False,
+                )
+        except PaneError:
+            with contextlib.suppress(FileNotFoundError):
+                spec_path.unlink()
+            raise
         except Exception as e:  # libtmux raises several exception types
             with contextlib.suppress(FileNotFoundError):
                 spec_path.unlink()
@@ -109,7 +121,10 @@ class TmuxServer:
         return self.socket_path.exists() and self.server.is_alive()
 
     def kill(self) -> None:
-        """Kill the server (and every pane on it) and remove its socket. Idempotent, never raises."""
+        """Kill the server (and every pane on it) and remove its socket. Idempotent, never raises;
+        no pane can be started on this server afterwards."""
+        with self._lock:
+            self.killed = True
         with contextlib.suppress(Exception):
             if self.socket_path.exists():
                 self.server.kill()

@@ -65,8 +65,26 @@ def find_claude(env: dict[str, str]) -> str | None:
     return None
 
 
+_VERSIONS: dict[tuple, str] = {}
+
+
 def claude_version(binary: str) -> str:
-    """``claude --version`` → ``"2.1.329"``; raises UsageError when the binary does not answer."""
+    """``claude --version`` → ``"2.1.329"`` (cached per binary path, size and mtime);
+    raises UsageError when the binary does not answer."""
+    try:
+        st = os.stat(binary)
+        cache_key = (binary, st.st_size, st.st_mtime_ns)
+    except OSError:
+        cache_key = None
+    if cache_key in _VERSIONS:
+        return _VERSIONS[cache_key]
+    version = _run_version(binary)
+    if cache_key is not None:
+        _VERSIONS[cache_key] = version
+    return version
+
+
+def _run_version(binary: str) -> str:
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
                              env={k: v for k, v in os.environ.items() if k not in STRIPPED_ENV})
@@ -183,7 +201,8 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         claude_args += ["--permission-mode", "default"]
     for key, value in parsed.occurrences:
         spec = table.get(key)
-        if spec is None or spec.handling != "forward" or key in ("session-id", "settings"):
+        # --verbose only shapes print-mode output; forwarding it would split pool keys for nothing
+        if spec is None or spec.handling != "forward" or key in ("session-id", "settings", "verbose"):
             continue
         claude_args += flagmod.to_argv(key, value, table)
 

@@ -122,7 +122,7 @@ def deny_permission_requests(plan: RunPlan) -> bool:
 
 
 def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
-              deadline: float, probe: InitProbe | None, err) -> int:
+              deadline: float, probe: InitProbe | None, err, cancel=None) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
 
     Raises TurnError when the turn cannot complete (the caller reports it with ``report_error``).
@@ -132,6 +132,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         plan.prompt, submitted=submitted, deadline=deadline,
         on_record=emitter.record,
         on_session=lambda info: emitter.init(init_message(plan, info, probe)),
+        cancel=cancel,
     )
     emitter.session_id = session.info.session_id or plan.session_id
     emitter.init(init_message(plan, session.info, probe))

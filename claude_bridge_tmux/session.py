@@ -108,9 +108,12 @@ class ClaudeSession:
         self.info = SessionInfo(session_id=session_id)
         self._wake = threading.Event()
         self._watches: list[DirectoryWatch] = []
+        self._watched_dirs: set[Path] = set()
         self._reader: TranscriptReader | None = None
         self._tree_records: dict[str, dict] = {}
         self._pending_hooks: list[hookmod.HookEvent] = []
+        self.last_submit_at: float | None = None   # monotonic: prompt handed to claude (last turn)
+        self.last_end_at: float | None = None      # monotonic: end of the last turn detected
         self.closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -133,7 +136,13 @@ class ClaudeSession:
         expected = transcript_path(config_dir(self.env), self.cwd, self.session_id)
         self._follow(expected)
         self.started = time.monotonic()
-        self.pane = self.server.new_pane(LaunchSpec(argv=argv, env=self.env, cwd=self.cwd))
+        if self.closed:
+            raise PaneError("the session was closed before claude started")
+        pane = self.server.new_pane(LaunchSpec(argv=argv, env=self.env, cwd=self.cwd))
+        self.pane = pane
+        if self.closed:  # closed while tmux was starting the pane
+            pane.kill()
+            raise PaneError("the session was closed before claude started")
         registry.register(self, state="busy" if launch_prompt is not None else "starting")
         self.log(f"pane {self.pane.pane_id} started: claude {' '.join(self.claude_args)}")
 
@@ -145,8 +154,10 @@ class ClaudeSession:
         except OSError:
             pass
         self._reader = TranscriptReader(path)
-        with contextlib.suppress(OSError):
-            self._watches.append(DirectoryWatch(path.parent, self._wakeup))
+        if path.parent not in self._watched_dirs:
+            with contextlib.suppress(OSError):
+                self._watches.append(DirectoryWatch(path.parent, self._wakeup))
+                self._watched_dirs.add(path.parent)
         self.log(f"following transcript {path}")
 
     def close(self) -> None:
@@ -224,25 +235,71 @@ class ClaudeSession:
                 raise TurnError("claude did not become ready in time", lines, "timeout")
             time.sleep(0.05)
 
+    def wait_started(self, deadline: float) -> None:
+        """Block until the SessionStart hook has arrived and the input prompt is shown. Raises TurnError."""
+        while self.info.source is None:
+            self._wake.wait(0.05)
+            self._wake.clear()
+            self._drain_hooks()
+            if self.info.source is not None:
+                break
+            if time.monotonic() > deadline:
+                raise TurnError("claude did not start in time", self.screen(), "timeout")
+            self._check_pane()
+        self.wait_ready(deadline)
+
+    def clear(self, deadline: float) -> None:
+        """Start a fresh conversation in this pane with ``/clear``; wait for SessionStart(source="clear")
+        with its new session id and transcript, then for the input prompt. Raises TurnError."""
+        assert self.pane is not None
+        self.wait_ready(deadline)
+        old = self.info.session_id
+        self.pane.send_keys("/clear", literal=True)
+        self._wait_screen(lambda rows: any(r.startswith("❯") and "/clear" in r for r in rows), 2.0)
+        self.pane.send_keys("Enter")
+        while True:
+            self._wake.wait(0.05)
+            self._wake.clear()
+            events = self._drain_hooks()
+            if any(e.event == "SessionStart" and e.payload.get("source") == "clear" for e in events) \
+                    and self.info.session_id != old:
+                break
+            if time.monotonic() > deadline:
+                raise TurnError("/clear did not start a new conversation in time", self.screen(), "timeout")
+            self._check_pane()
+        self.wait_ready(deadline)
+
+    def _wait_screen(self, predicate, timeout: float) -> bool:
+        assert self.pane is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate(screenmod.bottom(self.pane.screen(), 12)):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def interrupt(self) -> None:
+        """Press Escape in the pane (interrupts a running turn). Never raises."""
+        with contextlib.suppress(Exception):
+            if self.pane is not None:
+                self.pane.send_keys("Escape")
+
     def paste_prompt(self, prompt: str, deadline: float) -> None:
         """Submit ``prompt`` by bracketed paste, then Enter once the paste has landed. Raises TurnError."""
         assert self.pane is not None
         self.wait_ready(min(deadline, time.monotonic() + READY_TIMEOUT))
         self.pane.paste(prompt)
         # The paste is shown as "[Pasted text #N ...]" or the text itself; Enter must come after it.
-        before = time.monotonic()
-        while time.monotonic() - before < 5:
-            lines = screenmod.bottom(self.pane.screen(), 12)
-            if any("[Pasted text" in r for r in lines) or any(screenmod.READY_RE.match(r) and r[2:].strip() for r in lines):
-                break
-            time.sleep(0.03)
-        time.sleep(0.05)
+        self._wait_screen(lambda rows: any("[Pasted text" in r for r in rows)
+                          or any(screenmod.READY_RE.match(r) and r[2:].strip() for r in rows), 5.0)
+        time.sleep(0.02)
         self.pane.send_keys("Enter")
 
     # -- turn ------------------------------------------------------------------------------------
     def run_turn(self, prompt: str, *, submitted: bool, deadline: float,
                  on_record: Callable[[dict], None] | None = None,
-                 on_session: Callable[[SessionInfo], None] | None = None) -> TurnOutcome:
+                 on_session: Callable[[SessionInfo], None] | None = None,
+                 cancel: threading.Event | None = None) -> TurnOutcome:
         """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (launch argument).
 
         ``on_record(record)`` is called once per turn record in tree order as records become
@@ -252,15 +309,19 @@ class ClaudeSession:
         assert self.pane is not None
         registry.set_state(self, "busy")
         started = time.monotonic()
+        self.last_submit_at = started
         if not submitted:
             self.paste_prompt(prompt, deadline)
+            self.log("prompt pasted and submitted")
         tree = TurnTree()
         emitted: set[str] = set()
         prompt_id: str | None = None
         stop_payload: dict | None = None
         stop_failure = False
         stop_at: float | None = None
-        session_announced = False
+        session_announced = self.info.model is not None and self.info.source is not None
+        if session_announced and on_session:
+            on_session(self.info)
         last_progress = time.monotonic()
         last_check = 0.0
         all_records: list[dict] = []
@@ -300,6 +361,7 @@ class ClaudeSession:
                         on_record(rec)
             now = time.monotonic()
             if tree.prompt_uuid is not None and tree.complete():
+                self.log("turn complete (turn_duration)")
                 break
             if stop_at is not None and now - stop_at > STOP_GRACE and tree.prompt_uuid is not None:
                 self.log("turn ended on the Stop hook without turn_duration")
@@ -308,9 +370,12 @@ class ClaudeSession:
                 last_progress = now
             if now > deadline:
                 raise TurnError("timed out waiting for claude to finish the turn", self.screen(), "timeout")
+            if cancel is not None and cancel.is_set():
+                raise TurnError("the caller went away; the turn was cancelled", self.screen(), "cancelled")
             if now - last_check >= IDLE_CHECK and now - last_progress >= IDLE_CHECK:
                 last_check = now
                 self._check_pane()
+        self.last_end_at = time.monotonic()
         registry.set_state(self, "idle")
         ordered = tree.ordered()
         prompt_record = self._tree_prompt(all_records, tree.prompt_uuid)

@@ -1,0 +1,107 @@
+"""``claude-bridge pool start|status|drain|stop`` (typer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import typer
+
+from .. import paths
+from . import client
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage the pool daemon (warm panes).")
+
+
+@app.command()
+def start(size: int = typer.Option(1, "--size", help="warm panes to keep per warm spec"),
+          warm: list[str] = typer.Option(None, "--warm", help="claude -p options a warm spec uses, e.g. "
+                                         "\"--model sonnet\" (repeatable; default: no options)"),
+          max_jobs_per_pane: int = typer.Option(50, "--max-jobs-per-pane", help="retire a pane after K jobs"),
+          idle_timeout: float = typer.Option(900.0, "--idle-timeout", help="retire panes idle this long (s) beyond the warm size"),
+          max_panes: int = typer.Option(8, "--max-panes", help="cap on live panes (all keys)"),
+          foreground: bool = typer.Option(False, "--foreground", help="run the daemon in this process")) -> None:
+    """Start the pool daemon (warm panes for this cwd and environment)."""
+    warm_argvs = [shlex.split(w) for w in warm] if warm else [[]]
+    if foreground:
+        from .daemon import run_daemon
+        log_path = str(paths.state_dir() / "pool.log")
+        raise typer.Exit(run_daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes,
+                                    max_jobs_per_pane=max_jobs_per_pane, idle_timeout=idle_timeout,
+                                    log_path=log_path))
+    env = dict(os.environ)
+    if client.request(env, {"op": "ping"}, timeout=2.0) is not None:
+        typer.echo(f"claude-bridge: a pool is already running ({client.socket_path(env)})")
+        raise typer.Exit(0)
+    cmd = [sys.executable, "-m", "claude_bridge_tmux", "pool", "start", "--foreground", "--size", str(size),
+           "--max-jobs-per-pane", str(max_jobs_per_pane), "--idle-timeout", str(idle_timeout),
+           "--max-panes", str(max_panes)]
+    for w in warm or []:
+        cmd += ["--warm", w]
+    log = open(paths.state_dir() / "pool.out", "ab")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                            env=env, cwd=os.getcwd())
+    deadline = time.monotonic() + client.START_WAIT
+    while time.monotonic() < deadline:
+        if client.request(env, {"op": "ping"}, timeout=1.0) is not None:
+            typer.echo(f"pool started (pid {proc.pid}, socket {client.socket_path(env)})")
+            raise typer.Exit(0)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    typer.echo(f"claude-bridge: the pool daemon did not start; see {paths.state_dir() / 'pool.out'}", err=True)
+    raise typer.Exit(1)
+
+
+def _fmt_rss(v):
+    return f"{v / 2**20:.0f} MiB" if v else "-"
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Show the daemon and its panes (pane, key, state, jobs, age, session id, RSS)."""
+    reply = client.request(dict(os.environ), {"op": "status"})
+    if reply is None:
+        if as_json:
+            typer.echo(json.dumps({"running": False}))
+        else:
+            typer.echo("no pool daemon is running")
+        raise typer.Exit(1)
+    reply.pop("ev", None)
+    if as_json:
+        typer.echo(json.dumps({"running": True, **reply}))
+        return
+    typer.echo(f"pool daemon pid {reply['pid']}, up {reply['uptime_s']} s, jobs {reply['jobs_total']} "
+               f"({reply['jobs_failed']} failed), waiting {reply['waiting']}, "
+               f"median overhead {reply['overhead_ms_median'] and round(reply['overhead_ms_median'], 1)} ms"
+               + (", draining" if reply.get("draining") else ""))
+    typer.echo(f"{'PANE':6} {'TMUX':5} {'KEY':17} {'STATE':9} {'JOBS':>4} {'AGE s':>7} {'RSS':>8}  SESSION")
+    for p in reply["panes"]:
+        typer.echo(f"{p['pane']:6} {p['tmux_pane'] or '-':5} {p['key']:17} {p['state']:9} {p['jobs']:>4} "
+                   f"{p['age_s']:>7} {_fmt_rss(p['rss']):>8}  {p['session_id']}")
+
+
+@app.command()
+def drain() -> None:
+    """Stop taking jobs; panes retire as their jobs end."""
+    if client.request(dict(os.environ), {"op": "drain"}) is None:
+        typer.echo("no pool daemon is running")
+        raise typer.Exit(1)
+    typer.echo("pool draining")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the daemon: every pane and the tmux server are removed."""
+    env = dict(os.environ)
+    if client.request(env, {"op": "stop"}) is None:
+        typer.echo("no pool daemon is running")
+        raise typer.Exit(0)
+    if not client.wait_gone(env):
+        typer.echo("claude-bridge: the pool daemon did not stop in time", err=True)
+        raise typer.Exit(1)
+    typer.echo("pool stopped")

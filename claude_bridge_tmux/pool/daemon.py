@@ -1,0 +1,372 @@
+"""The pool daemon: a Unix-socket server that runs ``claude-bridge -p`` calls on warm panes.
+
+One thread per connection.  A ``run`` request is prepared exactly like a cold call (same flags,
+plan and output code: ``runner.prepare`` / ``runner.emit_turn``), so pooled output is what the cold
+path prints.  Calls that need a pane of their own — a caller-chosen ``--session-id``, ``--resume``,
+``--continue``, ``--fork-session``, or a prompt starting with ``/`` or ``!`` (claude's input box
+would treat it as a command; as a launch argument it means what it means to ``claude -p``) — get a
+dedicated pane started for them on the daemon's tmux server, closed afterwards.
+
+The daemon outlives its clients; a client that disconnects cancels its job (the pane is interrupted
+and retired).  SIGTERM / SIGINT stop it cleanly: panes, tmux server, socket and pid file removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import threading
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+from .. import paths
+from ..emit import Emitter
+from ..initprobe import InitProbe
+from ..pane import PaneError, TmuxServer
+from ..plan import UsageError
+from ..preseed import PreseedError, SeedRequest, preseed
+from ..runner import Prepared, deny_permission_requests, emit_turn, prepare, report_error
+from ..session import ClaudeSession, TurnError
+from . import protocol
+from .panes import LaunchConfig, PanePool
+
+MAINTAIN_EVERY = 2.0
+DEDICATED_OPTIONS = ("--resume", "--continue", "--fork-session", "--from-pr")
+
+
+class _ConnOut:
+    """File-like binary stdout of a client: ``write`` sends an ``out`` frame."""
+
+    def __init__(self, conn: "_Conn"):
+        self.conn = conn
+
+    def write(self, data: bytes) -> int:
+        self.conn.send({"ev": "out", "b": base64.b64encode(data).decode()})
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Conn:
+    """A client connection: thread-safe frame sending; ``closed`` is set when the client hangs up."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+
+    def send(self, frame: dict) -> None:
+        if self.closed.is_set():
+            raise BrokenPipeError("client went away")
+        data = protocol.encode(frame)
+        with self.lock:
+            try:
+                self.sock.sendall(data)
+            except OSError as e:
+                self.closed.set()
+                raise BrokenPipeError("client went away") from e
+
+    def err(self, text: str) -> None:
+        try:
+            self.send({"ev": "err", "t": text})
+        except BrokenPipeError:
+            pass
+
+    def watch_hangup(self) -> None:
+        """Background: set ``closed`` when the client closes its end (it sends nothing after the request)."""
+        def run():
+            try:
+                while True:
+                    if not self.sock.recv(4096):
+                        break
+            except OSError:
+                pass
+            self.closed.set()
+        threading.Thread(target=run, daemon=True).start()
+
+
+class Daemon:
+    """The pool server. ``serve()`` blocks until ``stop`` (request or signal)."""
+
+    def __init__(self, *, size: int = 1, warm_argvs: list[list[str]] | None = None, max_panes: int = 8,
+                 max_jobs_per_pane: int = 50, idle_timeout: float = 900.0, env: dict[str, str] | None = None,
+                 cwd: str | None = None, log=None):
+        self.runtime = paths.runtime_dir(env)
+        self.sock_path = protocol.socket_path(self.runtime)
+        self.pid_path = os.path.join(str(self.runtime), protocol.PID_NAME)
+        self.run_dir = paths.new_run_dir("pool")
+        self.server = TmuxServer(self.run_dir)
+        self.log = log or (lambda m: None)
+        self.pool = PanePool(self.server, max_panes=max(max_panes, size), max_jobs_per_pane=max_jobs_per_pane,
+                             idle_timeout=idle_timeout, log=self.log)
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = cwd or os.getcwd()
+        self.size = size
+        self.warm_argvs = warm_argvs if warm_argvs is not None else [[]]
+        self.stopping = threading.Event()
+        self.started = time.monotonic()
+        self.jobs_total = 0
+        self.jobs_failed = 0
+        self.overheads_ms: list[float] = []
+        self._listener: socket.socket | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def bind(self) -> None:
+        """Take the socket (refusing when another daemon answers there) and write the pid file."""
+        existing = protocol.connect(self.sock_path, timeout=0.5)
+        if existing is not None:
+            existing.close()
+            raise RuntimeError(f"a pool daemon is already running ({self.sock_path})")
+        try:
+            os.unlink(self.sock_path)
+        except FileNotFoundError:
+            pass
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            s.bind(self.sock_path)
+        finally:
+            os.umask(old)
+        s.listen(64)
+        s.settimeout(0.5)
+        self._listener = s
+        paths.write_private(Path(self.pid_path + ".tmp"), str(os.getpid()).encode())
+        os.replace(self.pid_path + ".tmp", self.pid_path)
+
+    def warm_up(self) -> None:
+        """Start the warm panes: ``size`` panes for each warm argv (flags only, like a -p call's)."""
+        for extra in self.warm_argvs:
+            try:
+                prep = prepare(["-p", "warm-up", *extra], env=self.env, cwd=self.cwd, stdin_text=None)
+            except UsageError as e:
+                self.log(f"warm spec {extra} rejected: {e.message}")
+                continue
+            self.pool.set_warm_target(self._config(prep), self.size)
+
+    def serve(self) -> None:
+        """Accept connections until stopped; then clean everything up."""
+        if self._listener is None:
+            self.bind()
+        self.warm_up()
+        last_maintain = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    sock, _ = self._listener.accept()
+                except socket.timeout:
+                    sock = None
+                except OSError:
+                    if self.stopping.is_set():
+                        break
+                    raise
+                if sock is not None:
+                    threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
+                if time.monotonic() - last_maintain > MAINTAIN_EVERY:
+                    last_maintain = time.monotonic()
+                    threading.Thread(target=self.pool.maintain, daemon=True).start()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Retire all panes, kill the tmux server, remove socket, pid file and run dir. Idempotent."""
+        self.stopping.set()
+        self.pool.stop()
+        self.server.kill()
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+        for p in (self.sock_path, self.pid_path):
+            try:
+                if p == self.pid_path and Path(p).read_text().strip() != str(os.getpid()):
+                    continue
+                os.unlink(p)
+            except OSError:
+                pass
+        import shutil
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: self.stopping.set())
+
+    # -- requests ------------------------------------------------------------------------------
+    def _handle(self, sock: socket.socket) -> None:
+        conn = _Conn(sock)
+        try:
+            if protocol.peer_uid(sock) != os.getuid():
+                return
+            req = protocol.LineReader(sock).read()
+            if not isinstance(req, dict):
+                return
+            op = req.get("op")
+            if op == "run":
+                conn.watch_hangup()
+                code = self._run(conn, req)
+                try:
+                    conn.send({"ev": "exit", "code": code})
+                except BrokenPipeError:
+                    pass
+            elif op in ("status", "ping"):
+                conn.send({"ev": "reply", **self.status()})
+            elif op == "drain":
+                self.pool.drain()
+                conn.send({"ev": "reply", "ok": True})
+            elif op == "stop":
+                conn.send({"ev": "reply", "ok": True})
+                self.stopping.set()
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def status(self) -> dict:
+        """Daemon summary + one row per pane (see PanePool.status)."""
+        ov = sorted(self.overheads_ms)
+        return {"pid": os.getpid(), "uptime_s": round(time.monotonic() - self.started, 1),
+                "socket": self.sock_path, "jobs_total": self.jobs_total, "jobs_failed": self.jobs_failed,
+                "waiting": self.pool.queue.waiting(), "draining": self.pool.draining,
+                "overhead_ms_median": ov[len(ov) // 2] if ov else None, "panes": self.pool.status()}
+
+    @staticmethod
+    def _config(prep: Prepared) -> LaunchConfig:
+        plan = prep.plan
+        return LaunchConfig(claude_bin=prep.claude_bin, version=prep.version, claude_args=plan.claude_args,
+                            env=plan.env, cwd=plan.cwd, settings=prep.settings,
+                            deny=deny_permission_requests(plan))
+
+    @staticmethod
+    def needs_dedicated_pane(prep: Prepared, argv: list[str]) -> bool:
+        """True for calls a shared, cleared pane cannot serve (see module docstring)."""
+        plan = prep.plan
+        if any(a.split("=", 1)[0] in DEDICATED_OPTIONS for a in plan.claude_args):
+            return True
+        if any(a == "--session-id" or a.startswith("--session-id=") for a in argv):
+            return True
+        return plan.prompt[:1] in ("/", "!")
+
+    def _run(self, conn: _Conn, req: dict) -> int:
+        t_in = time.monotonic()
+        self.log("job received")
+        env = {str(k): str(v) for k, v in (req.get("env") or {}).items()}
+        cwd = str(req.get("cwd") or "/")
+        argv = [str(a) for a in req.get("argv") or []]
+        self.jobs_total += 1
+        try:
+            prep = prepare(argv, env=env, cwd=cwd, stdin_text=req.get("stdin"))
+        except UsageError as e:
+            conn.err(e.message)
+            return e.exit_code
+        t_prepared = time.monotonic()
+        plan = prep.plan
+        deadline = time.monotonic() + plan.timeout
+        probe = None
+        if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
+            probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
+        out = _ConnOut(conn)
+        if self.needs_dedicated_pane(prep, argv):
+            return self._run_dedicated(conn, prep, deadline, probe, out)
+        cfg = self._config(prep)
+        pane = self.pool.queue.wait_turn(cfg.key, lambda _k: self.pool.try_take(cfg), deadline - time.monotonic(),
+                                         conn.closed.is_set)
+        if pane is None:
+            self.jobs_failed += 1
+            if conn.closed.is_set():
+                return 1
+            conn.err("claude-bridge: no pool pane became free before the timeout"
+                     if not self.pool.draining else "claude-bridge: the pool is draining and takes no new jobs")
+            return 1
+        t_taken = time.monotonic()
+        self.log(f"job prepared in {(t_prepared - t_in) * 1000:.1f} ms, pane {pane.id} taken after "
+                 f"{(t_taken - t_prepared) * 1000:.1f} ms")
+        session = pane.session
+        emitter = Emitter(plan.output_format, out, session.info.session_id or plan.session_id)
+        ok = False
+        reason = None
+        try:
+            code = emit_turn(prep, session, emitter, submitted=False, deadline=deadline, probe=probe,
+                             err=conn.err, cancel=conn.closed)
+            ok = True
+            return code
+        except TurnError as e:
+            self.jobs_failed += 1
+            reason = e.reason
+            if e.kind == "cancelled":
+                session.interrupt()
+                return 1
+            return report_error(e, conn.err)
+        except (BrokenPipeError, PaneError) as e:
+            self.jobs_failed += 1
+            reason = str(e)
+            session.interrupt()
+            return 1
+        finally:
+            t_end = time.monotonic()
+            self.log(f"job done ({'ok' if ok else reason})")
+            self.pool.release(pane, ok=ok, reason=reason)
+            if ok and session.last_submit_at and session.last_end_at:
+                # daemon overhead: preparing the call, getting the prompt into the pane, and writing
+                # the output after the turn ended (queue wait and the model's turn excluded)
+                overhead = (t_prepared - t_in) + (session.last_submit_at - t_taken) + (t_end - session.last_end_at)
+                self.overheads_ms.append(overhead * 1000)
+                self.overheads_ms[:] = self.overheads_ms[-500:]
+
+    def _run_dedicated(self, conn: _Conn, prep: Prepared, deadline: float, probe, out) -> int:
+        plan = prep.plan
+        lease = None
+        session = None
+        try:
+            lease = preseed(plan.env, SeedRequest(cwd=plan.cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
+                                                  cli_version=prep.version), uuidlib.uuid4().hex)
+            session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
+                                    cwd=plan.cwd, session_id=plan.session_id, settings=prep.settings,
+                                    deny_permission_requests=deny_permission_requests(plan), server=self.server,
+                                    log=self.log)
+            emitter = Emitter(plan.output_format, out, plan.session_id)
+            session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
+            return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
+                             probe=probe, err=conn.err, cancel=conn.closed)
+        except TurnError as e:
+            self.jobs_failed += 1
+            return 1 if e.kind == "cancelled" else report_error(e, conn.err)
+        except (PreseedError, PaneError, BrokenPipeError) as e:
+            self.jobs_failed += 1
+            conn.err(f"claude-bridge: {e}")
+            return 1
+        finally:
+            if session is not None:
+                session.close()
+            if lease is not None:
+                lease.release()
+
+
+def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jobs_per_pane: int,
+               idle_timeout: float, log_path: str | None = None) -> int:
+    """Entry point of the daemon process (``claude-bridge pool start --foreground``)."""
+    logf = open(log_path, "a", buffering=1) if log_path else None
+
+    def log(msg: str) -> None:
+        if logf:
+            logf.write(f"{time.strftime('%H:%M:%S')} {time.monotonic():.3f} {msg}\n")
+
+    d = Daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes, max_jobs_per_pane=max_jobs_per_pane,
+               idle_timeout=idle_timeout, log=log)
+    d.install_signal_handlers()
+    try:
+        d.bind()
+    except RuntimeError as e:
+        print(f"claude-bridge: {e}", flush=True)
+        d.shutdown()
+        return 1
+    log(f"pool daemon {os.getpid()} listening on {d.sock_path}")
+    d.serve()
+    log("pool daemon stopped")
+    return 0

@@ -1,0 +1,287 @@
+"""Warm panes: start, hand out, clear, recycle.
+
+A ``WarmPane`` is a ``ClaudeSession`` started without a prompt and waiting at claude's input prompt.
+A job takes an idle pane of its key (``try_take``), runs one turn on it, and gives it back
+(``release``): the pane then runs ``/clear`` in the background — a fresh conversation with a new
+session id, confirmed by the SessionStart hook (``source: "clear"``) — and becomes idle again.
+Panes are retired (killed, and replaced when they belong to a warm target) after K jobs, after a
+failed or cancelled job, when claude's RSS passes a bound, when idle too long beyond the warm target,
+or when they die.  Every state change notifies the job queue.
+
+States: ``starting`` → ``idle`` ⇄ ``busy`` → ``clearing`` → ``idle`` …; any → ``retired``.
+Times are ``time.monotonic()`` seconds; RSS in bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..pane import TmuxServer
+from ..preseed import PreseedError, SeedRequest, TrustLease, preseed
+from ..session import ClaudeSession, TurnError
+from .jobqueue import InProcessQueue
+from .key import describe, key_material, pane_key
+
+START_TIMEOUT = 60.0
+CLEAR_TIMEOUT = 30.0
+
+
+@dataclass
+class LaunchConfig:
+    """How to start a pane for one key (derived from a prepared call)."""
+
+    claude_bin: str
+    version: str
+    claude_args: list[str]
+    env: dict[str, str]
+    cwd: str
+    settings: dict
+    deny: bool
+
+    @property
+    def material(self) -> dict:
+        return key_material(self.claude_bin, self.version, self.cwd, self.env, self.claude_args,
+                            self.settings, self.deny)
+
+    @property
+    def key(self) -> str:
+        return pane_key(self.material)
+
+    @property
+    def label(self) -> str:
+        return describe(self.material)
+
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class WarmPane:
+    """One pooled pane and its bookkeeping."""
+
+    config: LaunchConfig
+    session: ClaudeSession
+    key: str
+    id: str = field(default_factory=lambda: f"p{next(_ids)}")
+    state: str = "starting"
+    jobs: int = 0
+    created: float = field(default_factory=time.monotonic)
+    last_used: float = field(default_factory=time.monotonic)
+    lease: TrustLease | None = None
+    reason: str | None = None
+
+    def rss(self) -> int | None:
+        """Resident memory of the claude process in bytes (from /proc), or None."""
+        pid = self.session.pane.pid() if self.session.pane else None
+        if not pid:
+            return None
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+
+
+class PanePool:
+    """All panes of one daemon, on one private tmux server."""
+
+    def __init__(self, server: TmuxServer, *, max_panes: int = 8, max_jobs_per_pane: int = 50,
+                 idle_timeout: float = 900.0, rss_limit: int = 2 << 30,
+                 log: Callable[[str], None] | None = None):
+        self.server = server
+        self.max_panes = max_panes
+        self.max_jobs_per_pane = max_jobs_per_pane
+        self.idle_timeout = idle_timeout
+        self.rss_limit = rss_limit
+        self.log = log or (lambda m: None)
+        self.queue = InProcessQueue()
+        self.lock = threading.RLock()
+        self.panes: dict[str, WarmPane] = {}
+        self.warm_targets: dict[str, tuple[LaunchConfig, int]] = {}
+        self.draining = False
+        self.retired_count = 0
+
+    # -- starting ----------------------------------------------------------------------------
+    def _new_session(self, cfg: LaunchConfig) -> ClaudeSession:
+        import uuid
+        return ClaudeSession(claude_bin=cfg.claude_bin, claude_args=cfg.claude_args, env=cfg.env, cwd=cfg.cwd,
+                             session_id=str(uuid.uuid4()), settings=cfg.settings,
+                             deny_permission_requests=cfg.deny, server=self.server, log=self.log)
+
+    def start_pane(self, cfg: LaunchConfig) -> WarmPane:
+        """Create a pane record in state ``starting`` and boot claude in a background thread."""
+        pane = WarmPane(config=cfg, session=self._new_session(cfg), key=cfg.key)
+        with self.lock:
+            self.panes[pane.id] = pane
+        threading.Thread(target=self._boot, args=(pane,), daemon=True, name=f"boot-{pane.id}").start()
+        return pane
+
+    def _boot(self, pane: WarmPane) -> None:
+        cfg = pane.config
+        try:
+            pane.lease = preseed(cfg.env, SeedRequest(cwd=cfg.cwd, api_key=cfg.env.get("ANTHROPIC_API_KEY"),
+                                                      cli_version=cfg.version), f"pool-{pane.id}")
+            pane.session.start()
+            pane.session.wait_started(time.monotonic() + START_TIMEOUT)
+        except (TurnError, PreseedError, Exception) as e:  # noqa: BLE001 - any boot failure retires
+            reason = getattr(e, "reason", None) or str(e)
+            self.log(f"pane {pane.id} failed to start: {reason}")
+            pane.reason = reason
+            self.retire(pane, f"start failed: {reason}")
+            return
+        with self.lock:
+            if pane.state == "starting":
+                pane.state = "idle"
+                pane.last_used = time.monotonic()
+        self.log(f"pane {pane.id} warm (key {pane.key}, session {pane.session.info.session_id})")
+        self.queue.notify()
+
+    def set_warm_target(self, cfg: LaunchConfig, count: int) -> None:
+        """Keep ``count`` panes of ``cfg``'s key alive (started now in the background)."""
+        with self.lock:
+            self.warm_targets[cfg.key] = (cfg, count)
+        self.ensure_warm()
+
+    def ensure_warm(self) -> None:
+        """Start panes for warm targets that are short of their count (within ``max_panes``)."""
+        if self.draining:
+            return
+        with self.lock:
+            for key, (cfg, count) in self.warm_targets.items():
+                have = sum(1 for p in self.panes.values() if p.key == key and p.state != "retired")
+                for _ in range(count - have):
+                    if len(self.live()) >= self.max_panes:
+                        return
+                    self.start_pane(cfg)
+
+    def live(self) -> list[WarmPane]:
+        with self.lock:
+            return [p for p in self.panes.values() if p.state != "retired"]
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def try_take(self, cfg: LaunchConfig) -> WarmPane | None:
+        """An idle pane of ``cfg``'s key, now busy; or None after making sure one is on its way
+        (starting a pane, evicting the least recently used idle pane of another key if at the cap)."""
+        key = cfg.key
+        with self.lock:
+            if self.draining:
+                return None
+            idle = [p for p in self.panes.values() if p.key == key and p.state == "idle"]
+            if idle:
+                pane = min(idle, key=lambda p: p.last_used)
+                pane.state = "busy"
+                pane.last_used = time.monotonic()
+                return pane
+            coming = [p for p in self.panes.values() if p.key == key and p.state in ("starting", "clearing")]
+            waiting_for_key = max(1, self.queue.waiting_for(key))
+            if len(coming) >= waiting_for_key:
+                return None
+            if len(self.live()) >= self.max_panes:
+                victims = [p for p in self.panes.values() if p.state == "idle" and p.key != key]
+                if not victims:
+                    return None
+                victim = min(victims, key=lambda p: p.last_used)
+                self.retire(victim, "evicted (least recently used, pool at its pane cap)", replace=False)
+            self.start_pane(cfg)
+            return None
+
+    def release(self, pane: WarmPane, *, ok: bool, reason: str | None = None) -> None:
+        """Give a pane back after a job: clear it for the next job, or retire it."""
+        with self.lock:
+            pane.jobs += 1
+            pane.last_used = time.monotonic()
+        rss = pane.rss()
+        if not ok:
+            self.retire(pane, reason or "job failed")
+        elif pane.jobs >= self.max_jobs_per_pane:
+            self.retire(pane, f"served {pane.jobs} jobs")
+        elif rss is not None and rss > self.rss_limit:
+            self.retire(pane, f"RSS {rss >> 20} MiB over the limit")
+        elif self.draining:
+            self.retire(pane, "pool draining")
+        else:
+            with self.lock:
+                pane.state = "clearing"
+            threading.Thread(target=self._clear, args=(pane,), daemon=True, name=f"clear-{pane.id}").start()
+
+    def _clear(self, pane: WarmPane) -> None:
+        try:
+            pane.session.clear(time.monotonic() + CLEAR_TIMEOUT)
+        except TurnError as e:
+            self.retire(pane, f"/clear failed: {e.reason}")
+            return
+        with self.lock:
+            if pane.state == "clearing":
+                pane.state = "idle"
+        self.queue.notify()
+
+    def retire(self, pane: WarmPane, reason: str, *, replace: bool = True) -> None:
+        """Kill a pane and forget it; start a replacement when a warm target needs one."""
+        with self.lock:
+            if pane.state == "retired":
+                return
+            pane.state = "retired"
+            pane.reason = reason
+            self.panes.pop(pane.id, None)
+            self.retired_count += 1
+        self.log(f"pane {pane.id} retired: {reason}")
+        pane.session.close()
+        if pane.lease is not None:
+            pane.lease.release()
+        if replace:
+            self.ensure_warm()
+        self.queue.notify()
+
+    # -- upkeep ----------------------------------------------------------------------------------
+    def maintain(self) -> None:
+        """Retire dead panes and panes idle past ``idle_timeout`` beyond their warm target."""
+        now = time.monotonic()
+        with self.lock:
+            panes = list(self.panes.values())
+        for pane in panes:
+            if pane.state == "idle" and pane.session.pane is not None:
+                dead, _ = pane.session.pane.status()
+                if dead:
+                    self.retire(pane, "claude exited while idle")
+                    continue
+                target = self.warm_targets.get(pane.key, (None, 0))[1]
+                same = [p for p in panes if p.key == pane.key and p.state != "retired"]
+                if now - pane.last_used > self.idle_timeout and len(same) > target:
+                    self.retire(pane, "idle timeout", replace=False)
+        self.ensure_warm()
+
+    def drain(self) -> None:
+        """Stop taking jobs; retire idle panes now and busy ones when their job ends."""
+        with self.lock:
+            self.draining = True
+            panes = list(self.panes.values())
+        for pane in panes:
+            if pane.state in ("idle", "starting", "clearing"):
+                self.retire(pane, "pool draining", replace=False)
+
+    def stop(self) -> None:
+        """Retire every pane."""
+        with self.lock:
+            self.draining = True
+            panes = list(self.panes.values())
+        for pane in panes:
+            self.retire(pane, "pool stopped", replace=False)
+
+    def status(self) -> list[dict]:
+        """One dict per pane: id, key, label, state, jobs, age_s, session_id, rss."""
+        now = time.monotonic()
+        out = []
+        for p in self.live():
+            out.append({"pane": p.id, "tmux_pane": p.session.pane.pane_id if p.session.pane else None,
+                        "pid": p.session.pane.pid() if p.session.pane else None,
+                        "key": p.key, "label": p.config.label, "state": p.state, "jobs": p.jobs,
+                        "age_s": round(now - p.created, 1), "session_id": p.session.info.session_id,
+                        "rss": p.rss()})
+        return out

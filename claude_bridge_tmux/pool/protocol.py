@@ -1,0 +1,73 @@
+"""Pool wire protocol: JSON lines over a Unix stream socket in the private runtime directory.
+
+Client → daemon, one line: ``{"op": "run", "argv": [...], "env": {...}, "cwd": str, "stdin": str|null}``
+or ``{"op": "status"}``, ``{"op": "drain"}``, ``{"op": "stop"}``, ``{"op": "ping"}``.
+Daemon → client, lines: ``{"ev": "out", "b": <base64 bytes for stdout>}``, ``{"ev": "err", "t": <text
+for stderr>}``, then exactly one ``{"ev": "exit", "code": int}`` (or ``{"ev": "reply", ...}`` for the
+control ops).  The client closing its end cancels its job.
+
+Only the same user may connect: the daemon checks ``SO_PEERCRED``; the socket lives in a 0700 dir.
+Import-light (the client imports this on every pooled call).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+
+SOCKET_NAME = "pool.sock"
+PID_NAME = "pool.pid"
+
+
+def socket_path(runtime_dir) -> str:
+    """Path of the pool socket inside the runtime directory."""
+    return os.path.join(str(runtime_dir), SOCKET_NAME)
+
+
+def encode(obj: dict) -> bytes:
+    """One frame: compact JSON + newline."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass") + b"\n"
+
+
+class LineReader:
+    """Reads newline-framed JSON objects from a socket; ``read()`` returns None at EOF."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = b""
+
+    def read(self) -> dict | None:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line.decode("utf-8", "surrogatepass"))
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """UID of the process at the other end of a Unix socket (Linux SO_PEERCRED), or None."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+def connect(path: str, timeout: float | None = 1.0) -> socket.socket | None:
+    """Connect to the pool socket; None when no pool answers there."""
+    if not os.path.exists(path):
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        return None
+    s.settimeout(None)
+    return s

@@ -1,0 +1,185 @@
+"""Pool mode on the real CLI: warm panes, routing, isolation, recycling, failures, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import assert_no_leftovers, claude_processes, stream_lines
+
+pytestmark = pytest.mark.integration
+
+
+def pool_cmd(bed, *args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "claude_bridge_tmux", "pool", *args], capture_output=True,
+                          text=True, env=env or bed.env, cwd=bed.cwd, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def status(bed) -> dict:
+    p = pool_cmd(bed, "status", "--json")
+    return json.loads(p.stdout)
+
+
+def wait_for(pred, timeout=60.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def idle_panes(bed) -> list[dict]:
+    st = status(bed)
+    return [p for p in st.get("panes", []) if p["state"] == "idle"]
+
+
+@pytest.fixture
+def pool(bed, request):
+    opts = getattr(request, "param", None) or ["--size", "1"]
+    p = pool_cmd(bed, "start", *opts)
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_for(lambda: len(idle_panes(bed)) >= 1, what="a warm pane")
+    yield bed
+    pool_cmd(bed, "stop")
+    assert_no_leftovers(bed)
+
+
+_NORMALISE = [
+    (re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'), "UUID"),
+    (re.compile(r'msg_mock_[0-9a-f]+'), "MSGID"),
+    (re.compile(r'req_mock_[0-9a-f]+'), "REQID"),
+    (re.compile(r'toolu_[0-9a-f]+'), "TOOLID"),
+    (re.compile(r'"(\w+_ms)":\d+(\.\d+)?'), r'"\1":0'),  # every timing field
+    (re.compile(r'"timestamp":"[^"]+"'), '"timestamp":"T"'),
+    # per-process value (the CLI's own messaging socket, named after its pid)
+    (re.compile(r'"messaging_socket_path":"[^"]*"'), '"messaging_socket_path":"SOCK"'),
+]
+
+
+def normalise(out: bytes) -> str:
+    text = out.decode()
+    for rx, rep in _NORMALISE:
+        text = rx.sub(rep, text)
+    return text
+
+
+def test_start_status_stop(pool):
+    st = status(pool)
+    assert st["running"] and st["pid"] > 0
+    assert len(st["panes"]) == 1
+    pane = st["panes"][0]
+    assert pane["state"] == "idle" and pane["jobs"] == 0 and pane["rss"] > 0
+    assert re.fullmatch(r"[0-9a-f-]{36}", pane["session_id"])
+    human = pool_cmd(pool, "status").stdout
+    assert "PANE" in human and pane["key"] in human
+
+
+def test_routing_on_off_and_required(pool):
+    p = pool.bridge("-p", "routed", "--output-format", "json")
+    assert p.returncode == 0, p.stderr.decode()
+    assert json.loads(p.stdout)["result"] == "MOCK-REPLY to: routed"
+    assert status(pool)["jobs_total"] == 1
+    off = dict(pool.env, CLAUDE_BRIDGE_POOL="0")
+    p = pool.bridge("-p", "cold", "--output-format", "json", env=off)
+    assert p.returncode == 0
+    assert status(pool)["jobs_total"] == 1, "CLAUDE_BRIDGE_POOL=0 must run cold"
+
+
+def test_pool_required_but_absent_is_a_clear_error(bed):
+    p = bed.bridge("-p", "x", env=dict(bed.env, CLAUDE_BRIDGE_POOL="require"))
+    assert p.returncode == 1
+    assert b"no pool daemon is running" in p.stderr
+    assert bed.mock.main_requests() == []
+
+
+SCENARIOS = [
+    ("plain", ["-p", "same output", "--output-format", "text"]),
+    ("json", ["-p", "same output", "--output-format", "json"]),
+    ("stream", ["-p", "same output", "--output-format", "stream-json", "--verbose"]),
+    ("tool", ["-p", "tool MOCK:tool=echo_pooled", "--output-format", "stream-json", "--verbose"]),
+    ("error", ["-p", "err MOCK:err=500", "--output-format", "json"]),
+]
+
+
+def test_output_equals_cold_path(pool):
+    cold_env = dict(pool.env, CLAUDE_BRIDGE_POOL="0")
+    for name, argv in SCENARIOS:
+        cold = pool.bridge(*argv, env=cold_env)
+        warm = pool.bridge(*argv)
+        assert (warm.returncode, warm.stderr) == (cold.returncode, cold.stderr), name
+        assert normalise(warm.stdout) == normalise(cold.stdout), name
+    assert status(pool)["jobs_total"] == len(SCENARIOS)
+
+
+def test_jobs_are_isolated(pool):
+    a = pool.bridge("-p", "first secret-alpha", "--output-format", "json")
+    b = pool.bridge("-p", "second prompt", "--output-format", "json")
+    assert a.returncode == b.returncode == 0
+    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ra["session_id"] != rb["session_id"]
+    second = [r for r in pool.mock.main_requests() if r["prompt"] == "second prompt"][0]
+    assert "secret-alpha" not in json.dumps(second["body"]["messages"])
+    first = [r for r in pool.mock.main_requests() if r["prompt"] == "first secret-alpha"][0]
+    assert second["nmsg"] == first["nmsg"], "the second job starts a fresh conversation"
+
+
+@pytest.mark.parametrize("pool", [["--size", "1", "--max-jobs-per-pane", "2"]], indirect=True)
+def test_recycle_after_k_jobs(pool):
+    first_pane = status(pool)["panes"][0]["pane"]
+    for i in range(2):
+        assert pool.bridge("-p", f"job {i}", "--output-format", "json").returncode == 0
+    panes = wait_for(lambda: [p for p in idle_panes(pool) if p["pane"] != first_pane], what="a replacement pane")
+    assert panes[0]["jobs"] == 0
+    assert first_pane not in [p["pane"] for p in status(pool)["panes"]]
+
+
+def test_sigkilled_caller_cancels_its_job(pool):
+    proc = pool.spawn_bridge("-p", "slow MOCK:slow=0.3 MOCK:long=3000", "--output-format", "json")
+    wait_for(lambda: any(p["state"] == "busy" for p in status(pool)["panes"]), what="a busy pane")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_for(lambda: status(pool)["jobs_failed"] == 1, what="the job to be cancelled")
+    wait_for(lambda: idle_panes(pool), what="a free pane again")
+    p = pool.bridge("-p", "after kill", "--output-format", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["result"] == "MOCK-REPLY to: after kill"
+
+
+def test_pane_killed_under_a_running_job(pool):
+    proc = pool.spawn_bridge("-p", "slow MOCK:slow=0.3 MOCK:long=3000", "--output-format", "json")
+    busy = wait_for(lambda: [p for p in status(pool)["panes"] if p["state"] == "busy"], what="a busy pane")
+    # kill the claude process of that pane
+    assert busy[0]["pid"] in claude_processes(pool.home)
+    os.kill(busy[0]["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert b"claude exited" in err
+    wait_for(lambda: [p for p in idle_panes(pool) if p["pane"] != busy[0]["pane"]], what="a replacement pane")
+
+
+def test_two_keys_side_by_side(pool):
+    a = pool.bridge("-p", "default key", "--output-format", "json")
+    b = pool.bridge("-p", "other key", "--output-format", "json", "--model", "claude-sonnet-5")
+    assert a.returncode == 0 and b.returncode == 0, b.stderr.decode()
+    assert json.loads(b.stdout)["modelUsage"].keys() >= {"claude-sonnet-5"} or \
+        "sonnet" in json.dumps(json.loads(b.stdout)["modelUsage"])
+    keys = {p["key"] for p in status(pool)["panes"]}
+    assert len(keys) == 2
+
+
+def test_daemon_stopped_while_a_client_waits(pool):
+    proc = pool.spawn_bridge("-p", "slow MOCK:slow=0.3 MOCK:long=3000", "--output-format", "json")
+    wait_for(lambda: any(p["state"] == "busy" for p in status(pool)["panes"]), what="a busy pane")
+    assert pool_cmd(pool, "stop").returncode == 0
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert b"pool daemon went away" in err
+    assert_no_leftovers(pool)
