@@ -92,8 +92,9 @@ class Prepared:
     version: str
 
 
-def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None) -> Prepared:
-    """flags -> plan. Raises UsageError (claude's message and exit code) for every bad invocation."""
+def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None, warn=None) -> Prepared:
+    """flags -> plan. Raises UsageError (claude's message and exit code) for every bad invocation;
+    claude's parse-time warnings (e.g. for --effort) go to ``warn(line)`` first, as claude prints them."""
     claude_bin = find_claude(env)
     if claude_bin is None:
         raise UsageError("claude-bridge: the claude CLI was not found (install it, or set CLAUDE_BRIDGE_CLAUDE_BIN)", 127)
@@ -102,7 +103,13 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
     try:
         parsed = flagmod.parse(argv, table)
     except flagmod.FlagError as e:
+        if warn:
+            for line in getattr(e, "warnings", ()) or ():
+                warn(line)
         raise UsageError(e.message, e.exit_code) from e
+    if warn:
+        for line in getattr(parsed, "warnings", ()) or ():
+            warn(line)
     plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
                       claude_bin=claude_bin, cli_version=version, table=table)
     try:
@@ -199,7 +206,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
         try:
             try:
                 stdin_text = read_prompt_stdin(stdin, warn=err)
-                prep = prepare(argv, env=env, cwd=cwd, stdin_text=stdin_text)
+                prep = prepare(argv, env=env, cwd=cwd, stdin_text=stdin_text, warn=err)
             except (UsageError, StdinError) as e:
                 err(getattr(e, "message", str(e)))
                 return getattr(e, "exit_code", 1)

@@ -261,7 +261,7 @@ class Daemon:
         argv = [str(a) for a in req.get("argv") or []]
         self.jobs_total += 1
         try:
-            prep = prepare(argv, env=env, cwd=cwd, stdin_text=req.get("stdin"))
+            prep = prepare(argv, env=env, cwd=cwd, stdin_text=req.get("stdin"), warn=conn.err)
         except UsageError as e:
             conn.err(e.message)
             return e.exit_code
