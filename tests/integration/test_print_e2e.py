@@ -207,3 +207,28 @@ def test_fresh_home_is_seeded_without_widening_trust(bed):
     assert cfg["hasCompletedOnboarding"] is True
     entry = cfg.get("projects", {}).get(str(bed.cwd), {})
     assert not entry.get("hasTrustDialogAccepted"), "trust must be temporary"
+
+
+MUST_MATCH = ("type", "subtype", "is_error", "api_error_status", "num_turns", "result", "stop_reason",
+              "permission_denials", "terminal_reason")
+USAGE_MUST_MATCH = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+@pytest.mark.parametrize("prompt", ["side by side", "side MOCK:tool=echo_x", "side MOCK:multi=3",
+                                    "side MOCK:tools2", "side MOCK:err=500"])
+def test_result_fields_match_real_claude_p(bed, prompt):
+    ours = bed.bridge("-p", prompt, "--output-format", "json")
+    theirs = bed.claude_p("-p", prompt, "--output-format", "json")
+    assert ours.returncode == theirs.returncode, ours.stderr.decode()
+    a, b = json.loads(ours.stdout), json.loads(theirs.stdout)
+    assert list(a) == list(b), "same keys in the same order"
+    for k in MUST_MATCH:
+        if k == "result" and "tools2" in prompt:
+            # the model's own words differ: interactive claude sends the two parallel tool results in
+            # completion order, -p in call order, and the mock's reply lists them as received
+            assert sorted(a[k].split(": ", 1)[1].split(" / ")) == sorted(b[k].split(": ", 1)[1].split(" / "))
+            continue
+        assert a[k] == b[k], k
+    for k in USAGE_MUST_MATCH:
+        assert a["usage"][k] == b["usage"][k], k
+    assert a["session_id"] != b["session_id"]
