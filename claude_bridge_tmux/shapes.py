@@ -75,9 +75,8 @@ class Shapes:
         sample = self.line_sample(kind)
         out: dict[str, Any] = {}
         for k in keys:
-            if k in computed:
-                if computed[k] is not _MISSING:
-                    out[k] = computed[k]
+            if k in computed and computed[k] is not _MISSING:
+                out[k] = computed[k]
             elif fill and k in sample and not is_placeholder(sample[k]) and k not in MEASURED:
                 out[k] = copy.deepcopy(sample[k])
         return out

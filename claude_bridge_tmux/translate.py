@@ -279,22 +279,27 @@ def tool_result_meta(record: Mapping[str, Any], denied: bool) -> list[dict]:
     """2.1.329's ``tool_result_meta`` for a tool-result user record: one entry per tool_result
     block, ``{"id"[, "non_execution_kind"], "permission_decision"}``.
 
-    The transcript's ``permissionDecision`` (camelCase) becomes ``permission_decision``
-    (snake_case, ``reasonCode`` dropped). A denial made by the bridge's PermissionRequest hook
-    (the interactive stand-in for `-p`'s auto-deny) is reported as `-p` reports its own:
-    ``non_execution_kind: "user-rejected"``, ``{"decision": "reject", "source": "config"}``.
+    From the record: ``toolDenialKind`` -> ``non_execution_kind``, ``permissionDecision``
+    (camelCase, ``reasonCode`` dropped) -> ``permission_decision`` (snake_case). A denial made by
+    a PermissionRequest hook (``source: "hook"``: the bridge's stand-in for `-p`'s auto-deny) is
+    reported as `-p` reports its own: ``non_execution_kind: "user-rejected"``,
+    ``{"decision": "reject", "source": "config"}``.
     """
     pd = record.get("permissionDecision")
+    by_hook = denied and (not isinstance(pd, Mapping) or pd.get("source") == "hook")
     out = []
     for b in (record.get("message") or {}).get("content") or ():
         if not (isinstance(b, Mapping) and b.get("type") == "tool_result"):
             continue
         e: dict[str, Any] = {"id": b.get("tool_use_id")}
-        if denied:
+        if by_hook:
             e["non_execution_kind"] = "user-rejected"
             e["permission_decision"] = {"decision": "reject", "source": "config"}
-        elif isinstance(pd, Mapping):
-            e["permission_decision"] = {_camel_to_snake(k): v for k, v in pd.items() if k != "reasonCode"}
+        else:
+            if denied and isinstance(record.get("toolDenialKind"), str):
+                e["non_execution_kind"] = record["toolDenialKind"]
+            if isinstance(pd, Mapping):
+                e["permission_decision"] = {_camel_to_snake(k): v for k, v in pd.items() if k != "reasonCode"}
         out.append(e)
     return out
 
