@@ -18,6 +18,17 @@ def _age(seconds: float) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
+def _tmux_version(tmux: str) -> tuple[int, ...]:
+    import re
+    import subprocess
+    try:
+        out = subprocess.run([tmux, "-V"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    m = re.search(r"(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else ()
+
+
 def pane_facts(entry) -> dict:
     """Live facts of a registered pane from its tmux server: claude's pid and whether it exited."""
     import subprocess
@@ -91,7 +102,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def attach(ident: str = typer.Argument(..., metavar="ID", help="ps ID (or a prefix), pane id %N, or session id")) -> None:
-        """Open a read-only view of a pane (tmux attach -r on its private server); detach with C-b d."""
+        """Open a read-only view of a pane (tmux attach, read-only, on its private server); detach with C-b d."""
         from .pane import tmux_binary
         from .paths import runtime_dir
         from .registry import find
@@ -103,7 +114,9 @@ def register(app: typer.Typer) -> None:
         if not tmux:
             typer.echo("claude-bridge: tmux is not installed", err=True)
             raise typer.Exit(1)
-        argv = [tmux, "-S", entry["socket"], "attach-session", "-r", "-t", entry["pane_id"] or entry["id"]]
+        # read-only; with tmux >= 3.2 also ignore-size, so the viewer's terminal never resizes claude's pane
+        flags = ["-f", "read-only,ignore-size"] if _tmux_version(tmux) >= (3, 2) else ["-r"]
+        argv = [tmux, "-S", entry["socket"], "attach-session", *flags, "-t", entry["pane_id"] or entry["id"]]
         if not os.isatty(0) or not os.isatty(1):
             typer.echo("claude-bridge: attach needs a terminal; run: " + " ".join(argv), err=True)
             raise typer.Exit(1)

@@ -50,9 +50,10 @@ class Progress:
 
     def _width(self) -> int:
         try:
-            return max(20, os.get_terminal_size(self.stream.fileno()).columns - 1)
+            columns = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            return 79
+            columns = 0
+        return max(20, columns - 1) if columns > 0 else 79   # 0: a terminal that never got a size
 
     def _render(self) -> None:   # lock held
         if self.stopped or self.text is None:
