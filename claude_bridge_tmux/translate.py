@@ -324,6 +324,12 @@ def _tool_result_text(block: Mapping[str, Any]) -> str:
     return ""
 
 
+def _record_version(record: Mapping[str, Any]) -> str | None:
+    """The CLI version that wrote a transcript record (every record carries ``version``)."""
+    v = record.get("version")
+    return v if isinstance(v, str) else None
+
+
 def thinking_estimate(text: str) -> int:
     """`-p`'s live thinking-token estimate for a thinking text (4 characters per token, rounded up)."""
     return -(-len(text) // 4)
@@ -332,7 +338,8 @@ def thinking_estimate(text: str) -> int:
 def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: bool = False,
                     version: str | None = None, tool_uses: Mapping[str, Mapping[str, Any]] | None = None,
                     denied_ids: Iterable[str] = (), new_uuid: Callable[[], str] | None = None) -> list[dict]:
-    """0..n stream-json messages for one transcript record, shaped for CLI ``version``.
+    """0..n stream-json messages for one transcript record, shaped for CLI ``version`` (default:
+    the version that wrote the record).
 
     assistant record -> ``{"type":"assistant","message","parent_tool_use_id":null,
     "session_id","uuid"[,"timestamp"][,"error"],"request_id"[,api error fields][,thinking fields]}``
@@ -346,7 +353,7 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
     structured-output nudge (isMeta) -> the `-p` synthetic user line; everything else
     (prompt, attachments, system records, interrupt markers, metadata, sidechain records) -> ``[]``.
     """
-    shp = _shapes.load(version)
+    shp = _shapes.load(version or _record_version(record))
     mk_uuid = new_uuid or (lambda: str(_uuidlib.uuid4()))
     rtype = record.get("type")
     if record.get("isSidechain"):
@@ -798,7 +805,8 @@ def result_message(
     api_requests: Sequence[Mapping[str, Any]] = (),
     estimate_timings: bool = False,
 ) -> dict:
-    """The final ``result`` object for CLI ``version`` and output format ``fmt``.
+    """The final ``result`` object for CLI ``version`` (default: the version that wrote the
+    records) and output format ``fmt``.
 
     ``turn_records``: the turn in tree order (``TurnTree.ordered()``; the prompt may be
     included or not). Derived from the records: ``is_error``/``api_error_status``/
@@ -823,9 +831,11 @@ def result_message(
     ``terminal_reason``: the variant sample's (completed / api_error / max_turns …); pass a
     value to override, ``None`` to leave it out.
     """
+    records = [r for r in turn_records if not (prompt is not None and r is prompt)]
+    if version is None:
+        version = next((v for v in map(_record_version, records) if v), None)
     shp = _shapes.load(version)
     prices = prices or _pricing.load_table(version)
-    records = [r for r in turn_records if not (prompt is not None and r is prompt)]
     resp = responses(records)
     last = last_assistant(records)
     is_error = bool(last is not None and last.get("isApiErrorMessage"))
