@@ -8,6 +8,7 @@ exit code is 128 + signal, as claude's: 130, 143, 129).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
@@ -58,8 +59,12 @@ class _Signals:
 
 
 def _pane_tail(lines: list[str]) -> list[str]:
-    rows = [line for line in lines if line.strip()]
+    rows = [line for line in lines if line.strip() and not _TMUX_DEAD.match(line)]
     return rows[-PANE_TAIL_LINES:]
+
+
+# tmux's own remain-on-exit line ("Pane is dead (status 1, <date>)"): not something claude printed
+_TMUX_DEAD = re.compile(r"^Pane is dead( \(.*\))?$")
 
 
 def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = None) -> dict:
@@ -160,7 +165,7 @@ def report_error(e: TurnError, err) -> int:
     if e.kind == "exited" and e.exit_status:
         # claude refused to start (bad option, root + bypass, ...): pass on what it printed,
         # and its exit code, as `claude -p` would have.
-        for line in [x for x in e.screen if x.strip()][-PANE_TAIL_LINES:]:
+        for line in _pane_tail(e.screen):
             err(line)
         return e.exit_status
     err(f"claude-bridge: {e.reason}")
