@@ -29,7 +29,10 @@ DEFAULT_ENV = {"DISABLE_AUTOUPDATER": "1"}
 ARGV_PROMPT_LIMIT = 100_000
 
 # Options the bridge handles itself in this version; other "bridge"-handled options are refused.
-SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "version"}
+SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "version",
+                            # accepted, not forwarded: no auth_status lines (as claude when logged in);
+                            # a screen-reader TUI has no effect on print output but would change the pane
+                            "enable-auth-status", "ax-screen-reader"}
 SHIM_MARKER = b"claude-bridge-shim"
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
