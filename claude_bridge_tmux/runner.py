@@ -250,7 +250,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 if session is not None:
                     if observer is not None:
                         observer.closing(session)
-                    session.close()
+                    # with temporary trust, claude's exit-time config write must land before the revoke
+                    session.close(wait_exit=3.0 if lease is not None else 0.0)
                 if lease is not None:
                     lease.release()
             finally:

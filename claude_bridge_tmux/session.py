@@ -40,6 +40,19 @@ IDLE_CHECK = 0.25         # s between pane checks while nothing happens
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
 
 
+def _wait_process_gone(pid: int, timeout: float) -> None:
+    """Wait until ``pid`` has exited (gone, or a zombie), at most ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
+                    return
+        except OSError:
+            return
+        time.sleep(0.02)
+
+
 class TurnError(Exception):
     """A turn could not complete: ``reason`` (one line), ``screen`` (pane's last lines), ``kind``."""
 
@@ -160,19 +173,26 @@ class ClaudeSession:
                 self._watched_dirs.add(path.parent)
         self.log(f"following transcript {path}")
 
-    def close(self) -> None:
-        """Kill the pane (and the private server when owned) and delete the run directory. Never raises."""
+    def close(self, wait_exit: float = 0.0) -> None:
+        """Kill the pane (and the private server when owned) and delete the run directory. Never raises.
+
+        With ``wait_exit`` (seconds), also wait until the claude process has exited: claude rewrites
+        ``~/.claude.json`` on its way out, so a caller about to revoke temporary trust must wait.
+        """
         if self.closed:
             return
         self.closed = True
         for w in self._watches:
             w.close()
         self._watches.clear()
+        pid = self.pane.pid() if (self.pane is not None and wait_exit) else None
         if self.pane is not None:
             self.pane.kill()
         if self._own_server:
             self.server.kill()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if pid:
+            _wait_process_gone(pid, wait_exit)
 
     # -- events --------------------------------------------------------------------------------
     def _drain_hooks(self) -> list[hookmod.HookEvent]:

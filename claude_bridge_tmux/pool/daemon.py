@@ -343,7 +343,7 @@ class Daemon:
             return 1
         finally:
             if session is not None:
-                session.close()
+                session.close(wait_exit=3.0 if lease is not None else 0.0)
             if lease is not None:
                 lease.release()
 

@@ -1,0 +1,279 @@
+"""Python API: multi-turn ``Session`` on one pane, and ``Pool.ask`` for fan-out through the daemon.
+
+Both take claude's print-mode options as keyword arguments: ``model="sonnet"``,
+``permission_mode="acceptEdits"``, ``allowed_tools=["Bash", "Read"]``, ``append_system_prompt="..."``,
+``dangerously_skip_permissions=True`` … (snake_case → ``--kebab-case``; lists become variadic values;
+``True`` is a bare flag).  Results are the ``result`` object ``claude -p --output-format json`` prints
+(``result``, ``session_id``, ``usage``, ``total_cost_usd``, ``is_error`` …).
+
+Example (a conversation)::
+
+    from claude_bridge_tmux.api import Session
+    with Session(cwd="/repo", model="sonnet") as s:
+        print(s.send("What does setup.py do?")["result"])
+        for event in s.stream("And the tests?"):   # assistant / user messages, then the result
+            print(event["type"])
+
+Example (fan-out)::
+
+    import asyncio
+    from claude_bridge_tmux.api import Pool
+    async def main():
+        pool = Pool(cwd="/repo")                     # uses (or starts) the pool daemon
+        answers = await asyncio.gather(*(pool.ask(f"Summarise {f}") for f in files))
+        data = await pool.ask("List three colours", json_schema={"type": "array", "items": {"type": "string"}})
+        print(data["structured_output"])
+    asyncio.run(main())
+
+Errors: ``BridgeError`` (one-line reason; ``.exit_code``) when a call fails before producing a
+result; ``SchemaError`` when the answer still does not match ``json_schema`` after the retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import time
+import uuid as uuidlib
+from typing import Any, Iterator
+
+from . import translate
+from .pool import client as poolclient
+from .pool import protocol
+
+
+class BridgeError(Exception):
+    """A call failed without a result: ``str(e)`` is the reason, ``exit_code`` what the CLI would exit with."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class SchemaError(BridgeError):
+    """The answer did not match the JSON schema after the allowed re-prompts; ``last_result`` holds it."""
+
+    def __init__(self, message: str, last_result: dict):
+        super().__init__(message)
+        self.last_result = last_result
+
+
+def flags_to_argv(flags: dict[str, Any]) -> list[str]:
+    """``{"model": "x", "allowed_tools": ["A", "B"], "verbose": True}`` → claude options (each list
+    value as ``--key=value`` so a value can never be read as a prompt or another option)."""
+    argv: list[str] = []
+    for name, value in flags.items():
+        if value is None or value is False:
+            continue
+        opt = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(opt)
+        elif isinstance(value, (list, tuple)):
+            argv += [f"{opt}={v}" for v in value]
+        else:
+            argv.append(f"{opt}={value}")
+    return argv
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in a reply: the whole text, else the first fenced block. Raises ValueError."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        m = _FENCE.search(text or "")
+        if m:
+            return json.loads(m.group(1))
+        raise
+
+
+def _schema_prompt(prompt: str, schema: dict) -> str:
+    return (f"{prompt}\n\nAnswer with only a JSON value (no prose, no code fence) that matches this JSON "
+            f"Schema:\n{json.dumps(schema)}")
+
+
+def _validate(value: Any, schema: dict) -> str | None:
+    import jsonschema
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as e:
+        path = "/".join(str(p) for p in e.absolute_path) or "root"
+        return f"{path}: {e.message}"
+    return None
+
+
+class Session:
+    """A conversation on one pane of its own: every ``send`` is a turn of the same session.
+
+    ``Session(cwd=None, env=None, timeout=600.0, **claude_flags)``; use as a context manager or call
+    ``close()``.  Starting costs the CLI's boot (about 1–2 s); each turn then costs only the turn.
+    """
+
+    def __init__(self, *, cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 600.0,
+                 **claude_flags: Any):
+        from .preseed import SeedRequest, preseed
+        from .runner import deny_permission_requests, prepare
+        from .session import ClaudeSession
+
+        self.cwd = os.path.abspath(cwd or os.getcwd())
+        self.env = dict(os.environ if env is None else env)
+        self.timeout = timeout
+        try:
+            self._prep = prepare(["-p", "session", *flags_to_argv(claude_flags)], env=self.env, cwd=self.cwd,
+                                 stdin_text=None)
+        except Exception as e:  # UsageError
+            raise BridgeError(getattr(e, "message", str(e)), getattr(e, "exit_code", 1)) from e
+        plan = self._prep.plan
+        self._lease = preseed(plan.env, SeedRequest(cwd=self.cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
+                                                    cli_version=self._prep.version), uuidlib.uuid4().hex)
+        self._session = ClaudeSession(claude_bin=self._prep.claude_bin, claude_args=plan.claude_args,
+                                      env=plan.env, cwd=self.cwd, session_id=plan.session_id,
+                                      settings=self._prep.settings,
+                                      deny_permission_requests=deny_permission_requests(plan))
+        try:
+            self._session.start()
+            self._session.wait_started(time.monotonic() + 60)
+        except Exception as e:
+            self.close()
+            raise BridgeError(f"claude did not start: {getattr(e, 'reason', e)}") from e
+
+    @property
+    def session_id(self) -> str | None:
+        """The conversation's session id (as in every result)."""
+        return self._session.info.session_id
+
+    def stream(self, prompt: str) -> Iterator[dict]:
+        """Run one turn; yield its stream-json messages (assistant, user tool results) as claude writes
+        them, then the ``result`` object last. Raises BridgeError when the turn fails."""
+        import queue
+        import threading
+
+        from .session import TurnError
+
+        q: queue.Queue = queue.Queue()
+        sid = self.session_id or ""
+
+        def on_record(rec: dict) -> None:
+            for msg in translate.stream_messages(rec, session_id=sid):
+                q.put(msg)
+
+        def work():
+            try:
+                outcome = self._session.run_turn(prompt, submitted=False,
+                                                 deadline=time.monotonic() + self.timeout, on_record=on_record)
+                q.put(translate.result_message(outcome.records, session_id=sid, duration_ms=outcome.wall_ms,
+                                               duration_api_ms=None, uuid=str(uuidlib.uuid4()),
+                                               model_key=self._session.info.model))
+            except TurnError as e:
+                q.put(BridgeError(e.reason))
+            q.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BridgeError):
+                raise item
+            yield item
+
+    def send(self, prompt: str) -> dict:
+        """Run one turn and return its ``result`` object."""
+        result: dict = {}
+        for event in self.stream(prompt):
+            if event.get("type") == "result":
+                result = event
+        return result
+
+    def close(self) -> None:
+        """Kill the pane and clean up. Idempotent."""
+        if hasattr(self, "_session"):
+            self._session.close(wait_exit=3.0 if getattr(self, "_lease", None) is not None else 0.0)
+        if getattr(self, "_lease", None) is not None:
+            self._lease.release()
+            self._lease = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Pool:
+    """Asyncio front to the pool daemon: each ``ask`` is one fresh-conversation job on a warm pane.
+
+    ``Pool(cwd=None, env=None, start=True)``: with ``start`` a daemon is started when none runs
+    (same as ``CLAUDE_BRIDGE_POOL=start``).
+    """
+
+    def __init__(self, *, cwd: str | None = None, env: dict[str, str] | None = None, start: bool = True):
+        self.cwd = os.path.abspath(cwd or os.getcwd())
+        self.env = dict(os.environ if env is None else env)
+        self.start = start
+
+    def _socket(self) -> str:
+        return poolclient.socket_path(self.env)
+
+    async def _run(self, argv: list[str]) -> tuple[bytes, str, int]:
+        path = self._socket()
+        if not os.path.exists(path):
+            if not self.start or not await asyncio.to_thread(poolclient.start_daemon, self.env):
+                raise BridgeError(f"no pool daemon is running ({path})")
+        reader, writer = await asyncio.open_unix_connection(path)
+        try:
+            writer.write(protocol.encode({"op": "run", "argv": argv, "env": self.env, "cwd": self.cwd,
+                                          "stdin": None}))
+            await writer.drain()
+            out, err = bytearray(), []
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise BridgeError("the pool daemon went away before the call finished")
+                frame = json.loads(line)
+                if frame.get("ev") == "out":
+                    out += base64.b64decode(frame["b"])
+                elif frame.get("ev") == "err":
+                    err.append(frame.get("t", ""))
+                elif frame.get("ev") == "exit":
+                    return bytes(out), "\n".join(err), int(frame.get("code", 1))
+        finally:
+            writer.close()
+
+    async def ask(self, prompt: str, *, json_schema: dict | None = None, max_schema_retries: int = 2,
+                  **claude_flags: Any) -> dict:
+        """Ask one prompt; return the ``result`` object (with ``structured_output`` when ``json_schema``
+        is given and the answer validates).  An invalid answer is re-asked with the validation error,
+        at most ``max_schema_retries`` times, then SchemaError.  Raises BridgeError on failures."""
+        text = _schema_prompt(prompt, json_schema) if json_schema is not None else prompt
+        attempts = 0
+        while True:
+            out, err, code = await self._run(["-p", *flags_to_argv(claude_flags), "--output-format", "json",
+                                              "--", text])
+            if not out.strip():
+                raise BridgeError(err.strip() or f"claude-bridge exited {code} without a result", code)
+            result = json.loads(out)
+            if json_schema is None or result.get("is_error"):
+                return result
+            try:
+                value = extract_json(result.get("result") or "")
+                problem = _validate(value, json_schema)
+            except ValueError as e:
+                problem = f"not JSON ({e})"
+            if problem is None:
+                result["structured_output"] = value
+                return result
+            if attempts >= max_schema_retries:
+                raise SchemaError(f"the answer does not match the schema: {problem}", result)
+            attempts += 1
+            text = (f"{_schema_prompt(prompt, json_schema)}\n\nA previous answer was rejected: {problem}. "
+                    f"Previous answer:\n{result.get('result')}")
+
+    def ask_sync(self, prompt: str, **kwargs: Any) -> dict:
+        """``ask`` for code without an event loop."""
+        return asyncio.run(self.ask(prompt, **kwargs))
