@@ -40,6 +40,21 @@ IDLE_CHECK = 0.25         # s between pane checks while nothing happens
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
 
 
+def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
+    """True when the turn's last assistant record (tree order) is a finished reply (``end_turn``)
+    whose text is the end of the Stop hook's ``last_assistant_message``."""
+    last = next((r for r in reversed(records) if r.get("type") == "assistant"), None)
+    if last is None:
+        return False
+    msg = last.get("message") or {}
+    if msg.get("stop_reason") != "end_turn" or last.get("isApiErrorMessage"):
+        return False
+    blocks = msg.get("content") or []
+    text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) and blocks[-1].get("type") == "text" else None
+    expected = stop_payload.get("last_assistant_message")
+    return bool(text) and isinstance(expected, str) and expected.rstrip().endswith(text.rstrip())
+
+
 def _wait_process_gone(pid: int, timeout: float) -> None:
     """Wait until ``pid`` has exited (gone, or a zombie), at most ``timeout`` seconds."""
     end = time.monotonic() + timeout
@@ -382,6 +397,12 @@ class ClaudeSession:
             now = time.monotonic()
             if tree.prompt_uuid is not None and tree.complete():
                 self.log("turn complete (turn_duration)")
+                break
+            if (stop_payload is not None and not stop_failure and tree.prompt_uuid is not None
+                    and final_reply_written(tree.ordered(), stop_payload)):
+                # The CLI's writer is FIFO: once the final reply the Stop hook names is in the file,
+                # every record of the turn before it is too; turn_duration would only add ~100 ms.
+                self.log("turn complete (Stop hook + final reply in the transcript)")
                 break
             if stop_at is not None and now - stop_at > STOP_GRACE and tree.prompt_uuid is not None:
                 self.log("turn ended on the Stop hook without turn_duration")
