@@ -8,6 +8,8 @@ possibly a tmux server with claude still running in it.  For every such director
 1. kills the tmux server listening on the directory's ``tmux.sock`` (and with it claude),
 2. removes the directory (its ``session.json`` record goes with it),
 
+removes the pid file and socket of a pool daemon that died (``pool.pid`` names a dead pid),
+
 and, for the config file of the current environment, drops trust leases (``preseed.TrustLease``)
 whose holders are all dead, revoking the temporary trust they held.
 
@@ -134,6 +136,25 @@ def collect_leases(env: dict[str, str], report: GcReport) -> None:
         report.errors.append(f"trust leases in {config}: {e}")
 
 
+POOL_FILES = ("pool.pid", "pool.sock")   # pool.protocol.PID_NAME / SOCKET_NAME
+
+
+def collect_pool_files(runtime: Path, report: GcReport) -> None:
+    """A pool daemon killed without cleanup leaves its pid file and socket: remove both when the pid in
+    the pid file is dead (a daemon writes the pid file only after binding its socket)."""
+    pid_file = runtime / POOL_FILES[0]
+    try:
+        text = pid_file.read_text().strip()
+    except OSError:
+        return
+    if not text.isdigit() or owner_state(int(text))[0]:
+        return
+    for name in POOL_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (runtime / name).unlink()
+            report.removed_dirs.append(str(runtime / name))
+
+
 def collect(env: dict[str, str] | None = None) -> GcReport:
     """One gc pass over the runtime directory of ``env`` (and its config's trust leases). Never raises."""
     env = dict(os.environ if env is None else env)
@@ -146,5 +167,6 @@ def collect(env: dict[str, str] | None = None) -> GcReport:
         return report
     for path in orphaned_dirs(runtime):
         collect_dir(path, report)
+    collect_pool_files(runtime, report)
     collect_leases(env, report)
     return report

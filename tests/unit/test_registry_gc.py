@@ -147,3 +147,14 @@ def test_gc_with_nothing_to_do_costs_under_5_ms(runtime, live_dirs):
         times.append((time.perf_counter() - t0) * 1000)
         assert report.empty
     assert statistics.median(times) < 5.0, times
+
+
+def test_gc_removes_the_files_of_a_dead_pool_daemon_only(runtime):
+    (runtime / "pool.pid").write_text(str(dead_pid()))
+    (runtime / "pool.sock").write_text("")
+    report = gc.collect()
+    assert not (runtime / "pool.pid").exists() and not (runtime / "pool.sock").exists()
+    assert len(report.removed_dirs) == 2
+    (runtime / "pool.pid").write_text(str(os.getpid()))
+    (runtime / "pool.sock").write_text("")
+    assert gc.collect().empty and (runtime / "pool.sock").exists()
