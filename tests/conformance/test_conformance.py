@@ -31,7 +31,9 @@ def test_scenario_differences_are_exactly_the_allowed_ones(conformance_run, vers
     detail = "\n".join(f"  {f}: claude -p {harness.short(a, 300)} | bridge {harness.short(b, 300)}"
                        for f, (a, b) in sorted(c.diffs.items()) if f not in expected)
     assert not (got - expected), f"new differences in {version} {name}:\n{detail}"
-    assert not (expected - got), f"fixed (remove from allowlist.json): {sorted(expected - got)}"
+    # a "racy" reason (e.g. a side request that may or may not finish before -p prints) may come and go
+    racy = {f for f in expected if (harness.reason_entry(allow, version, f) or {}).get("racy")}
+    assert not (expected - got - racy), f"fixed (remove from allowlist.json): {sorted(expected - got - racy)}"
 
 
 def test_every_allowed_difference_has_a_reason():
