@@ -30,6 +30,10 @@ from .paths import write_private
 
 SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd")
 DENY_MESSAGE = "This command requires approval"
+# The tool gate (PostToolUse, only for runs with --max-turns / --max-budget-usd) waits this long for
+# the bridge's answer before letting claude continue on its own.
+GATE_WAIT_S = 15
+STOP_REPLY = '{"continue":false,"stopReason":"claude-bridge: limit reached"}'
 
 
 class SettingsError(Exception):
@@ -54,15 +58,48 @@ def deny_reply(message: str = DENY_MESSAGE) -> str:
     })
 
 
-def bridge_hooks(spool: Path, *, deny_permission_requests: bool) -> dict[str, Any]:
-    """The ``hooks`` settings object the bridge adds to a run."""
+def gate_dir(spool: Path) -> Path:
+    """Where the bridge answers tool-gate hooks: one file per waiting hook process, named by its pid."""
+    return spool.parent / "gate"
+
+
+def _gate_command(spool: Path) -> str:
+    """PostToolUse: spool the payload, then wait for the bridge's answer ``<gate>/<pid>`` and print it
+    (``{"continue":false,...}`` stops the turn before the next model request; an empty file lets it go on).
+    Without an answer in GATE_WAIT_S seconds claude goes on (a bridge that went away never blocks it)."""
+    target = shlex.quote(str(spool / "PostToolUse"))
+    reply = shlex.quote(str(gate_dir(spool)))
+    tries = GATE_WAIT_S * 50
+    return (f'f={target}.$$; cat > "$f.tmp" && mv "$f.tmp" "$f.json"; r={reply}/$$; i=0; '
+            f'while [ ! -e "$r" ] && [ $i -lt {tries} ]; do sleep 0.02; i=$((i+1)); done; '
+            f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
+
+
+def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: bool = False) -> dict[str, Any]:
+    """The ``hooks`` settings object the bridge adds to a run (``gate_tools``: the PostToolUse gate
+    that lets the bridge stop a turn between a tool's result and the next model request)."""
     hooks: dict[str, Any] = {}
     for event in SPOOLED_EVENTS:
         hooks[event] = [{"hooks": [{"type": "command", "command": _sink_command(spool, event)}]}]
     if deny_permission_requests:
         hooks["PermissionRequest"] = [{"matcher": "*", "hooks": [{
             "type": "command", "command": _sink_command(spool, "PermissionRequest", deny_reply())}]}]
+    if gate_tools:
+        gate_dir(spool).mkdir(mode=0o700, exist_ok=True)
+        hooks["PostToolUse"] = [{"matcher": "*", "hooks": [{
+            "type": "command", "command": _gate_command(spool), "timeout": GATE_WAIT_S + 30}]}]
     return hooks
+
+
+def answer_gate(spool: Path, pid: int, stop: bool) -> None:
+    """Answer a waiting PostToolUse gate hook (``pid``): stop the turn, or let it continue."""
+    d = gate_dir(spool)
+    tmp = d / f".{pid}.tmp"
+    try:
+        tmp.write_text(STOP_REPLY if stop else "")
+        os.replace(tmp, d / str(pid))
+    except OSError:
+        pass
 
 
 def load_caller_settings(value: str | None, cwd: str) -> dict[str, Any]:
@@ -91,11 +128,13 @@ def load_caller_settings(value: str | None, cwd: str) -> dict[str, Any]:
     return data
 
 
-def merged_settings(caller: dict[str, Any], spool: Path, *, deny_permission_requests: bool) -> dict[str, Any]:
+def merged_settings(caller: dict[str, Any], spool: Path, *, deny_permission_requests: bool,
+                    gate_tools: bool = False) -> dict[str, Any]:
     """Caller settings with the bridge's hooks appended to each event's matcher list."""
     out = dict(caller)
     hooks = {k: list(v) for k, v in (caller.get("hooks") or {}).items()}
-    for event, matchers in bridge_hooks(spool, deny_permission_requests=deny_permission_requests).items():
+    for event, matchers in bridge_hooks(spool, deny_permission_requests=deny_permission_requests,
+                                        gate_tools=gate_tools).items():
         hooks.setdefault(event, []).extend(matchers)
     out["hooks"] = hooks
     return out
@@ -113,6 +152,7 @@ class HookEvent:
     event: str
     payload: dict[str, Any]
     mtime: float
+    pid: int | None = None   # the hook process (names the gate answer file)
 
 
 class HookSpool:
@@ -140,6 +180,8 @@ class HookSpool:
             except (OSError, orjson.JSONDecodeError):
                 continue
             if isinstance(data, dict):
-                events.append(HookEvent(name.split(".", 1)[0], data, st.st_mtime))
+                parts = name.split(".")
+                pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+                events.append(HookEvent(parts[0], data, st.st_mtime, pid))
         events.sort(key=lambda e: e.mtime)
         return events

@@ -7,6 +7,7 @@ prints (claude-reference §2.1, §2.6) so the CLI can print it unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -32,7 +33,15 @@ ARGV_PROMPT_LIMIT = 100_000
 SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "version",
                             # accepted, not forwarded: no auth_status lines (as claude when logged in);
                             # a screen-reader TUI has no effect on print output but would change the pane
-                            "enable-auth-status", "ax-screen-reader"}
+                            "enable-auth-status", "ax-screen-reader",
+                            "max-turns",
+                            }
+# Session options: not forwarded as they are; the plan turns them into ``session_args``.
+SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
+# Tools only the interactive CLI offers the model (AskUserQuestion opens a blocking dialog; the plan-mode
+# tools switch modes): `claude -p` never offers them, so the pane must not either (reference §0.15;
+# 2.1.329 interactive lists EnterPlanMode/ExitPlanMode as deferred tools).
+INTERACTIVE_ONLY_TOOLS = ("AskUserQuestion", "EnterPlanMode", "ExitPlanMode")
 SHIM_MARKER = b"claude-bridge-shim"
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -135,6 +144,17 @@ class RunPlan:
     timeout: float
     debug: bool = False
     extra: dict = field(default_factory=dict)
+    # how the pane's session is chosen: ["--session-id", id] | ["--resume", id, ...] | ["--continue", ...]
+    session_args: list[str] = field(default_factory=list)
+    resume: str | None = None           # session id being resumed (--resume, or title resolved)
+    continue_session: bool = False      # --continue (the session is known from the SessionStart hook)
+    fork: bool = False                  # --fork-session: a new session id (``session_id``) for the copy
+    max_turns: float | None = None      # stop when request max_turns+1 would start (error_max_turns)
+
+    @property
+    def fixed_session_id(self) -> bool:
+        """True when ``session_id`` is the id the run will have before claude says so (not --continue)."""
+        return not (self.continue_session and not self.fork)
 
 
 def _opt(parsed: "flagmod.ParsedArgs", *names: str):
@@ -173,16 +193,27 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         if handling == "refuse" or (handling == "bridge" and key not in SUPPORTED_BRIDGE_OPTIONS):
             raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge (it cannot be run through an interactive pane yet)")
 
-    # claude's order (verified on 2.1.197 and 2.1.329): session id, root + bypass, stream-json, prompt.
+    # claude's order (verified on 2.1.197 and 2.1.329): session id, session combination, root + bypass,
+    # --resume's value, stream-json, prompt, then the resumed session must exist.
     session_id = _opt(parsed, "session-id")
+    explicit_session = session_id is not None
     if session_id is not None:
         if not isinstance(session_id, str) or not _UUID_RE.match(session_id):
             raise UsageError("Error: Invalid session ID. Must be a valid UUID.")
         session_id = session_id.lower()
     else:
         session_id = str(uuidlib.uuid4())
+    resume_value = _opt(parsed, "resume")
+    continue_session = bool(_opt(parsed, "continue"))
+    fork = bool(_opt(parsed, "fork-session"))
+    if explicit_session and (resume_value is not None or continue_session) and not fork:
+        raise UsageError(session_id_needs_fork_message(cli_version))
     if bypass_refused_as_root(parsed, caller_env):
         raise UsageError(ROOT_BYPASS_MESSAGE)
+    projects = project_dirs(caller_env, cwd)
+    resume_id: str | None = None
+    if resume_value is not None:
+        resume_id = resolve_resume(resume_value, projects)
 
     fmt = _opt(parsed, "output-format") or "text"
     verbose = bool(_opt(parsed, "verbose"))
@@ -195,6 +226,15 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     if not prompt.strip():
         raise UsageError("Error: No messages returned from query")
 
+    if resume_id is not None and not session_exists(resume_id, projects, cli_version):
+        raise UsageError(f"No conversation found with session ID: {resume_id}")
+    if explicit_session and (projects[1] / f"{session_id}.jsonl").exists():
+        raise UsageError(f"Error: Session ID {session_id} is already in use.")
+    if continue_session and resume_id is None and not _has_sessions(projects[1]):
+        # claude -p --continue without a session in this directory silently starts a new one
+        # (interactive claude would stop with "No conversation found to continue")
+        continue_session = False
+
     bypass = bool(_opt(parsed, "dangerously-skip-permissions"))
     permission_mode = _opt(parsed, "permission-mode") or ("bypassPermissions" if bypass else "default")
 
@@ -205,9 +245,28 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     for key, value in parsed.occurrences:
         spec = table.get(key)
         # --verbose only shapes print-mode output; forwarding it would split pool keys for nothing
-        if spec is None or spec.handling != "forward" or key in ("session-id", "settings", "verbose"):
+        if spec is None or spec.handling != "forward" or key in ("settings", "verbose") or key in SESSION_OPTIONS:
             continue
         claude_args += flagmod.to_argv(key, value, table)
+    hidden = interactive_only_tools_to_hide(parsed)
+    if hidden:
+        claude_args += ["--disallowedTools", *hidden]
+
+    # The pane's session: a fixed id whenever claude -p would know it up front.
+    if resume_id is not None:
+        session_args = ["--resume", resume_id]
+    elif continue_session:
+        session_args = ["--continue"]
+    else:
+        session_args = []
+    if fork and session_args:
+        session_args += ["--fork-session", "--session-id", session_id]
+    elif not session_args:
+        session_args = ["--session-id", session_id]
+    elif resume_id is not None:
+        session_id = resume_id
+
+    max_turns = _positive_number(_opt(parsed, "max-turns"))
 
     env = pane_env(caller_env)
     timeout_s = float(caller_env.get("CLAUDE_BRIDGE_TIMEOUT") or 0) or 3600.0
@@ -227,4 +286,118 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         bypass=bypass or permission_mode == "bypassPermissions",
         model=_opt(parsed, "model"), submit=submit, timeout=timeout_s,
         debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
+        session_args=session_args, resume=resume_id, continue_session=continue_session,
+        fork=fork and bool(resume_id or continue_session), max_turns=max_turns,
     )
+
+
+def _positive_number(value) -> float | None:
+    """claude's reading of --max-turns: a number above 0 limits, anything else (0, -1, text) does not."""
+    if value is None or value is True:
+        return None
+    try:
+        n = flagmod.js_number(str(value))
+    except (ValueError, TypeError):
+        return None
+    return n if n == n and n > 0 else None
+
+
+def _tool_names(values) -> set[str]:
+    """Tool names in --tools / --allowedTools values (``Bash,Read``, ``"Bash Read"``, ``Bash(git:*)``)."""
+    out: set[str] = set()
+    for v in values or ():
+        for part in re.split(r"[,\s]+", str(v)):
+            name = part.split("(", 1)[0].strip()
+            if name:
+                out.add(name)
+    return out
+
+
+def interactive_only_tools_to_hide(parsed: "flagmod.ParsedArgs") -> list[str]:
+    """INTERACTIVE_ONLY_TOOLS minus the ones the caller explicitly allowed (--tools / --allowedTools)."""
+    allowed = _tool_names(_opt(parsed, "tools")) | _tool_names(_opt(parsed, "allowedTools"))
+    return [t for t in INTERACTIVE_ONLY_TOOLS if t not in allowed]
+
+
+def session_id_needs_fork_message(cli_version: str) -> str:
+    """claude's error for --session-id with --resume/--continue but no --fork-session (wording per version)."""
+    if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
+        return "Error: --session-id with --continue or --resume also needs --fork-session."
+    return "Error: --session-id can only be used with --continue or --resume if --fork-session is also specified."
+
+
+RESUME_USAGE = ("Error: --resume requires a valid session ID or session title when used with --print. "
+                "Usage: claude -p --resume <session-id|title>")
+
+
+def project_dirs(env: dict[str, str], cwd: str) -> tuple[Path, Path]:
+    """(the projects directory of claude's config dir, the cwd's project directory in it)."""
+    from .preseed import config_dir
+    from .transcript import encode_project_dir
+    root = config_dir(env) / "projects"
+    return root, root / encode_project_dir(cwd)
+
+
+def resolve_resume(value, projects: tuple[Path, Path]) -> str:
+    """The session id ``--resume VALUE`` means: a UUID as is, else the newest session of the cwd whose
+    custom title (``--name``, ``/rename``) is VALUE. Raises UsageError with claude -p's messages."""
+    if value is True or value == "":
+        raise UsageError(RESUME_USAGE)
+    value = str(value)
+    if _UUID_RE.match(value):
+        return value.lower()
+    found = _find_titled_session(projects[1], value)
+    if found is None:
+        raise UsageError(f'{RESUME_USAGE}. Provided value "{value}" is not a UUID and does not match any session title.')
+    return found
+
+
+def _find_titled_session(project_dir: Path, title: str) -> str | None:
+    best: tuple[float, str] | None = None
+    try:
+        files = list(project_dir.glob("*.jsonl"))
+    except OSError:
+        return None
+    needle = title.encode()
+    for f in files:
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        if b'"custom-title"' not in data or needle not in data:
+            continue
+        current = None
+        for line in data.splitlines():
+            if b'"custom-title"' not in line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("type") == "custom-title":
+                current = rec.get("customTitle")
+        if current == title:
+            mtime = f.stat().st_mtime
+            if best is None or mtime > best[0]:
+                best = (mtime, f.stem)
+    return best[1] if best else None
+
+
+def _has_sessions(project_dir: Path) -> bool:
+    try:
+        return any(project_dir.glob("*.jsonl"))
+    except OSError:
+        return False
+
+
+def session_exists(session_id: str, projects: tuple[Path, Path], cli_version: str) -> bool:
+    """Whether a transcript of ``session_id`` exists where claude looks for it: the cwd's project
+    directory (2.1.197); any project directory (2.1.329 resumes sessions of other directories too)."""
+    if (projects[1] / f"{session_id}.jsonl").exists():
+        return True
+    if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
+        try:
+            return any(projects[0].glob(f"*/{session_id}.jsonl"))
+        except OSError:
+            return False
+    return False

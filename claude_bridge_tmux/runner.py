@@ -133,6 +133,54 @@ def deny_permission_requests(plan: RunPlan) -> bool:
     return plan.permission_mode in ("default", "plan")
 
 
+def session_options(plan: RunPlan) -> dict:
+    """The ClaudeSession keyword arguments a plan needs beyond the common ones."""
+    return {"session_args": plan.session_args or None, "gate_tools": plan.max_turns is not None}
+
+
+def unknown_command_to_model(version: str) -> bool:
+    """2.1.329's ``claude -p`` sends an unknown ``/command`` to the model; 2.1.197's answers
+    ``Unknown command: /x`` itself (docs/probe-notes.md §5)."""
+    return flagmod._vkey(version) >= flagmod._vkey("2.1.329")
+
+
+def requests_in(records) -> list[str]:
+    """The turn's model responses, as message ids in order (records of one response share its id)."""
+    ids: list[str] = []
+    for r in records:
+        if r.get("type") == "assistant" and not r.get("isSidechain"):
+            mid = (r.get("message") or {}).get("id")
+            if mid and mid not in ids:
+                ids.append(mid)
+    return ids
+
+
+def turn_gate(plan: RunPlan):
+    """The PostToolUse gate of a run with --max-turns: stop after the tools of response N (the next
+    request would be N+1 > max-turns), as ``claude -p`` does; None when the run has no limit."""
+    if plan.max_turns is None:
+        return None
+    limit = plan.max_turns
+
+    def gate(records: list[dict], tool_use_id: str) -> bool | None:
+        ids: list[str] = []
+        owner = None
+        for r in records:
+            if r.get("type") != "assistant" or r.get("isSidechain"):
+                continue
+            msg = r.get("message") or {}
+            mid = msg.get("id")
+            if mid and mid not in ids:
+                ids.append(mid)
+            for b in msg.get("content") or ():
+                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == tool_use_id:
+                    owner = mid
+        if owner is None:
+            return None
+        return ids.index(owner) + 1 + 1 > limit
+    return gate
+
+
 def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
               deadline: float, probe: InitProbe | None, err, cancel=None) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
@@ -140,20 +188,39 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     Raises TurnError when the turn cannot complete (the caller reports it with ``report_error``).
     """
     plan = prep.plan
+
+    def on_session(info: SessionInfo) -> None:
+        emitter.session_id = info.session_id or emitter.session_id
+        emitter.init(init_message(plan, info, probe))
+
     outcome = session.run_turn(
         plan.prompt, submitted=submitted, deadline=deadline,
-        on_record=emitter.record,
-        on_session=lambda info: emitter.init(init_message(plan, info, probe)),
-        cancel=cancel,
+        on_record=emitter.record, on_session=on_session,
+        cancel=cancel, gate=turn_gate(plan), unknown_command_to_model=unknown_command_to_model(prep.version),
     )
     emitter.session_id = session.info.session_id or plan.session_id
     emitter.init(init_message(plan, session.info, probe))
-    result = translate.result_message(
-        outcome.records, session_id=session.info.session_id or plan.session_id,
-        duration_ms=None, duration_api_ms=None, estimate_timings=True,
-        uuid=str(uuidlib.uuid4()), model_key=session.info.model, prompt=outcome.prompt_record,
-        api_requests=outcome.api_requests, version=prep.version, fmt=plan.output_format,
-    )
+    common = dict(session_id=session.info.session_id or plan.session_id, uuid=str(uuidlib.uuid4()),
+                  model_key=session.info.model, version=prep.version, fmt=plan.output_format)
+    if outcome.local_text is not None:
+        line = translate.local_command_message(outcome.local_text, session_id=common["session_id"],
+                                               version=prep.version)
+        if line is not None:
+            emitter.line(line)
+        result = translate.result_message(
+            [], duration_ms=outcome.wall_ms, duration_api_ms=0, result=outcome.local_text,
+            local_command=True, command_name=plan.prompt[1:].split(None, 1)[0] if plan.prompt[1:] else None,
+            **common)
+    elif outcome.gate_stopped and plan.max_turns is not None:
+        result = translate.result_message(
+            outcome.records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
+            prompt=outcome.prompt_record, api_requests=outcome.api_requests, subtype="error_max_turns",
+            errors=[translate.max_turns_error(plan.max_turns)],
+            num_turns=len(requests_in(outcome.records)) + 1, **common)
+    else:
+        result = translate.result_message(
+            outcome.records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
+            prompt=outcome.prompt_record, api_requests=outcome.api_requests, **common)
     stderr_text, code = emitter.result(result)
     if stderr_text:
         err(stderr_text.rstrip("\n"))
@@ -228,7 +295,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 observer.watch(emitter)
             session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
                                     cwd=cwd, session_id=plan.session_id, settings=prep.settings,
-                                    deny_permission_requests=deny_permission_requests(plan), log=log)
+                                    deny_permission_requests=deny_permission_requests(plan), log=log,
+                                    **session_options(plan))
             deadline = time.monotonic() + plan.timeout
             probe = None
             if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):

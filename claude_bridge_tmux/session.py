@@ -18,10 +18,12 @@ Time values are ``time.monotonic()`` seconds unless named ``*_ms``.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -32,9 +34,12 @@ from .pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 from .paths import new_run_dir
 from .preseed import config_dir
 from .transcript import DirectoryWatch, TranscriptReader, transcript_path
-from .turn import TurnTree, find_prompt
+from .turn import TurnTree, content_text, find_prompt
 
 STOP_GRACE = 1.5          # s to wait for turn_duration after a Stop hook
+LOCAL_SETTLE = 0.6        # s of quiet after a local slash command's records before its turn ends
+PANEL_WAIT = 3.0          # s a slash command may hide the input prompt (a panel) before that is an error
+GATE_UNKNOWN_TOOL = 1.5   # s after which a gated tool not in the turn (a subagent's) is let through
 PERMISSION_GRACE = 20.0   # s a permission dialog may stay up while the bridge's deny hook answers it
 IDLE_CHECK = 0.25         # s between pane checks while nothing happens
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
@@ -53,6 +58,81 @@ def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
     text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) and blocks[-1].get("type") == "text" else None
     expected = stop_payload.get("last_assistant_message")
     return bool(text) and isinstance(expected, str) and expected.rstrip().endswith(text.rstrip())
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_STDOUT = re.compile(r"<local-command-(stdout|stderr)>(.*?)</local-command-\1>", re.S)
+
+
+def _record_time(rec: dict) -> float | None:
+    ts = rec.get("timestamp")
+    if not isinstance(ts, str):
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _is_local_command_record(rec: dict, since: float) -> bool:
+    """A record a local slash command writes (``system/informational``, ``system/local_command``, the
+    ``<command-name>`` / ``<local-command-stdout>`` user records), written after ``since`` (epoch s)
+    -- so records of a pool's earlier ``/clear`` do not count."""
+    t = _record_time(rec)
+    if t is None or t < since - 1.0:
+        return False
+    if rec.get("type") == "system" and rec.get("subtype") in ("informational", "local_command"):
+        return True
+    if rec.get("type") == "user" and not rec.get("isSidechain"):
+        text = content_text(rec) or ""
+        if rec.get("isMeta") and not rec.get("isCompactSummary") and text and not text.startswith("<"):
+            return True   # the command's report as the model would see it (e.g. /context's markdown)
+        return text.startswith(("<command-name>", "<command-message>", "<local-command-stdout>",
+                                "<local-command-stderr>", "<local-command-caveat>"))
+    return False
+
+
+def _unknown_command(records: list[dict]) -> str | None:
+    """``Unknown command: /x`` (claude's own text) when the records say the command does not exist."""
+    for r in records:
+        c = r.get("content")
+        if r.get("subtype") == "informational" and isinstance(c, str) and c.startswith("Unknown command: "):
+            return c
+    return None
+
+
+def _local_command_text(records: list[dict]) -> str:
+    """What a local command printed: its report for the model (a meta user record, as ``claude -p``
+    prints it), else its last ``<local-command-stdout>`` (ANSI codes removed), else the first
+    informational message, else ""."""
+    meta = [content_text(r) for r in records if r.get("type") == "user" and r.get("isMeta")
+            and not (content_text(r) or "<").startswith("<")]
+    if meta:
+        return meta[-1] or ""
+    out: str | None = None
+    for r in records:
+        c = r.get("content") if r.get("type") == "system" else content_text(r)
+        if not isinstance(c, str):
+            continue
+        for m in _STDOUT.finditer(c):
+            out = m.group(2)
+    if out is None:
+        info = [r.get("content") for r in records if r.get("subtype") == "informational"]
+        out = info[0] if info and isinstance(info[0], str) else ""
+    return _ANSI.sub("", out).strip("\n")
+
+
+def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
+    sizes: dict[Path, int] = {}
+    try:
+        for p in project_dir.glob("*.jsonl"):
+            try:
+                sizes[p] = p.stat().st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return sizes
 
 
 def _wait_process_gone(pid: int, timeout: float) -> None:
@@ -93,6 +173,11 @@ class TurnOutcome:
     ended: float
     # the turn's ``api-request`` records (2.1.329+: one per API request, with its send time)
     api_requests: list = field(default_factory=list)
+    # a local slash command answered without the model: its text (``Unknown command: /x``, the
+    # command's stdout); ``records`` then holds its transcript records
+    local_text: str | None = None
+    # the tool gate stopped the turn before the next model request (--max-turns / --max-budget-usd)
+    gate_stopped: bool = False
 
     @property
     def wall_ms(self) -> int:
@@ -119,12 +204,17 @@ class ClaudeSession:
 
     def __init__(self, *, claude_bin: str, claude_args: list[str], env: dict[str, str], cwd: str,
                  session_id: str, settings: dict, deny_permission_requests: bool,
-                 server: TmuxServer | None = None, log: Callable[[str], None] | None = None):
+                 server: TmuxServer | None = None, log: Callable[[str], None] | None = None,
+                 session_args: list[str] | None = None, gate_tools: bool = False):
         self.claude_bin = claude_bin
         self.claude_args = list(claude_args)
         self.env = env
         self.cwd = cwd
         self.session_id = session_id
+        # how claude picks its session: a fixed id, or --resume/--continue [--fork-session --session-id]
+        self.session_args = list(session_args) if session_args else ["--session-id", session_id]
+        self.gate_tools = gate_tools
+        self._known_sizes: dict[Path, int] = {}
         self.caller_settings = settings
         self.deny_permission_requests = deny_permission_requests
         self.log = log or (lambda msg: None)
@@ -133,7 +223,9 @@ class ClaudeSession:
         self._own_server = server is None
         self.server = server or TmuxServer(self.run_dir)
         self.pane: ClaudePane | None = None
-        self.info = SessionInfo(session_id=session_id)
+        # with --continue the session id is only known from the SessionStart hook
+        self.info = SessionInfo(session_id=None if "--continue" in self.session_args
+                                and "--session-id" not in self.session_args else session_id)
         self._wake = threading.Event()
         self._watches: list[DirectoryWatch] = []
         self._watched_dirs: set[Path] = set()
@@ -154,14 +246,20 @@ class ClaudeSession:
         Raises PaneError when tmux fails.
         """
         settings = hookmod.merged_settings(self.caller_settings, self.spool.dir,
-                                           deny_permission_requests=self.deny_permission_requests)
+                                           deny_permission_requests=self.deny_permission_requests,
+                                           gate_tools=self.gate_tools)
         settings_path = hookmod.write_settings(self.run_dir / "settings.json", settings)
-        argv = [self.claude_bin, *self.claude_args, "--session-id", self.session_id,
+        argv = [self.claude_bin, *self.claude_args, *self.session_args,
                 "--settings", str(settings_path)]
         if launch_prompt is not None:
             argv += ["--", launch_prompt]
         self._watches.append(DirectoryWatch(self.spool.dir, self._wakeup))
+        if self.gate_tools:
+            self._watches.append(DirectoryWatch(hookmod.gate_dir(self.spool.dir), self._wakeup))
         expected = transcript_path(config_dir(self.env), self.cwd, self.session_id)
+        # Transcripts that exist now (a resumed or continued session's file) are read from their
+        # current end: a turn is only ever built from records written after this start.
+        self._known_sizes = _transcript_sizes(expected.parent)
         self._follow(expected)
         self.started = time.monotonic()
         if self.closed:
@@ -182,6 +280,7 @@ class ClaudeSession:
         except OSError:
             pass
         self._reader = TranscriptReader(path)
+        self._reader.offset = self._known_sizes.get(path, 0)
         if path.parent not in self._watched_dirs:
             with contextlib.suppress(OSError):
                 self._watches.append(DirectoryWatch(path.parent, self._wakeup))
@@ -216,12 +315,16 @@ class ClaudeSession:
             p = ev.payload
             self.log(f"hook {ev.event}")
             if ev.event == "SessionStart":
-                self.info.session_id = p.get("session_id") or self.info.session_id
                 self.info.model = p.get("model") or self.info.model
                 self.info.source = p.get("source")
-                if p.get("transcript_path"):
-                    self.info.transcript_path = p["transcript_path"]
-                    self._follow(Path(p["transcript_path"]))
+                # With our own --session-id (also a fork's) the id and file are known; 2.1.197 reports
+                # the *resumed* session in a fork's SessionStart although it writes the new file.
+                # /clear (and --continue / --resume without fork) change them: follow the hook.
+                if p.get("source") == "clear" or "--session-id" not in self.session_args:
+                    self.info.session_id = p.get("session_id") or self.info.session_id
+                    if p.get("transcript_path"):
+                        self.info.transcript_path = p["transcript_path"]
+                        self._follow(Path(p["transcript_path"]))
         return events
 
     def _read_records(self) -> list[dict]:
@@ -334,32 +437,56 @@ class ClaudeSession:
     def run_turn(self, prompt: str, *, submitted: bool, deadline: float,
                  on_record: Callable[[dict], None] | None = None,
                  on_session: Callable[[SessionInfo], None] | None = None,
-                 cancel: threading.Event | None = None) -> TurnOutcome:
+                 cancel: threading.Event | None = None,
+                 gate: Callable[[list[dict], str], bool | None] | None = None,
+                 unknown_command_to_model: bool = False) -> TurnOutcome:
         """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (launch argument).
 
         ``on_record(record)`` is called once per turn record in tree order as records become
         available (for streaming); ``on_session(info)`` once, when the SessionStart hook (or the first
-        record) has told the session's model and id.  Raises TurnError (see module docstring).
+        record) has told the session's model and id.
+
+        A prompt starting with ``/`` may be a local command: it writes ``system/informational`` /
+        ``system/local_command`` records, no prompt record and no turn end; the turn ends once those
+        records have settled (``TurnOutcome.local_text``). An unknown command is re-submitted for the
+        model with ``unknown_command_to_model`` (as 2.1.329's ``claude -p`` does); a command that opens
+        a panel (``/cost``, ``/model`` …) is a TurnError.
+
+        ``gate(turn_records, tool_use_id)`` answers the PostToolUse gate hook of a session started
+        with ``gate_tools``: True stops the turn before the next model request, False lets it go on,
+        None means "not decidable yet" (asked again as records arrive).
+        Raises TurnError (see module docstring).
         """
         assert self.pane is not None
         registry.set_state(self, "busy")
         started = time.monotonic()
+        wall_start = time.time()
         self.last_submit_at = started
         if not submitted:
             self.paste_prompt(prompt, deadline)
             self.log("prompt pasted and submitted")
+        match_text = prompt
+        slash = prompt.startswith("/")
         tree = TurnTree()
         emitted: set[str] = set()
         prompt_id: str | None = None
+        prompt_submitted = False          # a UserPromptSubmit hook arrived: the model gets a turn
         stop_payload: dict | None = None
         stop_failure = False
         stop_at: float | None = None
         session_announced = self.info.model is not None and self.info.source is not None
-        if session_announced and on_session:
+        # a slash command may switch the session (/clear): announce it once the turn shows what it is
+        defer_session = slash
+        if session_announced and on_session and not defer_session:
             on_session(self.info)
         last_progress = time.monotonic()
         last_check = 0.0
         all_records: list[dict] = []
+        local_records: list[dict] = []
+        not_ready_since: float | None = None
+        gates: dict[int, tuple[str, float]] = {}   # pid -> (tool_use_id, arrival)
+        gate_stopped = False
+        local_text: str | None = None
         while True:
             self._wake.wait(IDLE_CHECK)
             self._wake.clear()
@@ -368,11 +495,14 @@ class ClaudeSession:
                 progressed = True
                 if ev.event == "UserPromptSubmit" and prompt_id is None:
                     prompt_id = ev.payload.get("prompt_id")
+                    prompt_submitted = True
                 elif ev.event in ("Stop", "StopFailure"):
                     stop_payload = ev.payload
                     stop_failure = ev.event == "StopFailure"
                     stop_at = time.monotonic()
-                if ev.event == "SessionStart" and not session_announced and on_session:
+                elif ev.event == "PostToolUse" and ev.pid is not None:
+                    gates[ev.pid] = (str(ev.payload.get("tool_use_id") or ""), time.monotonic())
+                if ev.event == "SessionStart" and not session_announced and on_session and not defer_session:
                     session_announced = True
                     on_session(self.info)
             records = self._read_records()
@@ -381,34 +511,75 @@ class ClaudeSession:
                 for rec in records:
                     all_records.append(rec)
                     tree.add(rec)
-                if not session_announced and on_session:
+                    if slash and _is_local_command_record(rec, wall_start):
+                        local_records.append(rec)
+                if not session_announced and on_session and not defer_session:
                     session_announced = True
                     on_session(self.info)
             if tree.prompt_uuid is None:
-                prec = find_prompt(all_records, prompt_id=prompt_id, text=None if prompt_id else prompt)
+                # by the UserPromptSubmit hook's prompt id, else by text; only among records written
+                # during this turn: a forked session's file starts with copies of the old turns (same
+                # text, and on 2.1.329 even re-stamped with the new prompt id)
+                cands = [r for r in all_records if (_record_time(r) or 0) >= wall_start - 0.05]
+                prec = find_prompt(cands, prompt_id=prompt_id, text=None if prompt_id else match_text)
                 if prec is not None:
                     tree.set_prompt(prec["uuid"])
+                    if defer_session and on_session:
+                        defer_session = False
+                        session_announced = True
+                        on_session(self.info)
             if tree.prompt_uuid is not None and on_record is not None:
                 for rec in tree.ordered():
                     u = rec.get("uuid")
                     if u and u not in emitted:
                         emitted.add(u)
                         on_record(rec)
+            if gates:
+                ordered = tree.ordered() if tree.prompt_uuid is not None else []
+                for pid, (tool_use_id, since) in list(gates.items()):
+                    decision = gate(ordered, tool_use_id) if (gate is not None and tool_use_id) else False
+                    if decision is None and time.monotonic() - since > GATE_UNKNOWN_TOOL:
+                        decision = False   # not a tool of this turn's main thread (a subagent's)
+                    if decision is not None:
+                        hookmod.answer_gate(self.spool.dir, pid, decision)
+                        gate_stopped = gate_stopped or decision
+                        del gates[pid]
+                        self.log(f"tool gate {tool_use_id}: {'stop' if decision else 'continue'}")
             now = time.monotonic()
             if tree.prompt_uuid is not None and tree.complete():
                 self.log("turn complete (turn_duration)")
-                break
-            if (stop_payload is not None and not stop_failure and tree.prompt_uuid is not None
-                    and final_reply_written(tree.ordered(), stop_payload)):
-                # The CLI's writer is FIFO: once the final reply the Stop hook names is in the file,
-                # every record of the turn before it is too; turn_duration would only add ~100 ms.
-                self.log("turn complete (Stop hook + final reply in the transcript)")
                 break
             if stop_at is not None and now - stop_at > STOP_GRACE and tree.prompt_uuid is not None:
                 self.log("turn ended on the Stop hook without turn_duration")
                 break
             if progressed:
                 last_progress = now
+            if slash and not prompt_submitted and tree.prompt_uuid is None:
+                if local_records and now - last_progress >= LOCAL_SETTLE:
+                    unknown = _unknown_command(local_records)
+                    if unknown is not None and unknown_command_to_model:
+                        # claude -p (2.1.329) sends an unknown /command to the model; interactive claude
+                        # only says "Unknown command". One leading space makes the input box take it as
+                        # text (the model sees " /x ..."; documented).
+                        self.log("unknown slash command: re-submitted for the model")
+                        match_text = " " + prompt
+                        local_records = []
+                        slash = False
+                        self.paste_prompt(match_text, deadline)
+                        continue
+                    local_text = unknown if unknown is not None else _local_command_text(local_records)
+                    self.log("local slash command finished")
+                    break
+                if not local_records and self.info.source is not None:
+                    if screenmod.is_ready(self.pane.screen()):
+                        not_ready_since = None
+                    elif not_ready_since is None:
+                        not_ready_since = now
+                    elif now - not_ready_since > PANEL_WAIT:
+                        name = prompt.split(None, 1)[0]
+                        raise TurnError(f"{name} opens a panel in interactive claude; claude-bridge cannot "
+                                        f"print its claude -p answer (run `claude -p {name}` directly)",
+                                        self.screen(), "panel")
             if now > deadline:
                 raise TurnError("timed out waiting for claude to finish the turn", self.screen(), "timeout")
             if cancel is not None and cancel.is_set():
@@ -416,14 +587,25 @@ class ClaudeSession:
             if now - last_check >= IDLE_CHECK and now - last_progress >= IDLE_CHECK:
                 last_check = now
                 self._check_pane()
+        for pid in gates:   # never leave a gate hook waiting
+            hookmod.answer_gate(self.spool.dir, pid, False)
         self.last_end_at = time.monotonic()
         registry.set_state(self, "idle")
+        if local_text is not None:
+            if on_session:
+                on_session(self.info)
+            times = [t for t in map(_record_time, local_records) if t is not None]
+            span = (max(times) - min(times)) if times else 0.0
+            return TurnOutcome(records=local_records, prompt_record=None, end_record=None, stop_payload=None,
+                               stop_failure=False, started=started, ended=started + span,
+                               local_text=local_text)
         ordered = tree.ordered()
         prompt_record = self._tree_prompt(all_records, tree.prompt_uuid)
         return TurnOutcome(records=ordered, prompt_record=prompt_record, end_record=tree.end_record(),
                            stop_payload=stop_payload, stop_failure=stop_failure,
                            started=started, ended=time.monotonic(),
-                           api_requests=[r for r in all_records if r.get("type") == "api-request"])
+                           api_requests=[r for r in all_records if r.get("type") == "api-request"],
+                           gate_stopped=gate_stopped)
 
     @staticmethod
     def _tree_prompt(records: list[dict], uuid: str | None) -> dict | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid as _uuidlib
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str  # C speedup, non-ASCII kept
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -433,6 +433,44 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
     return []
 
 
+def local_command_message(text: str, *, session_id: str, version: str | None = None,
+                          new_uuid: Callable[[], str] | None = None) -> dict | None:
+    """The synthetic ``assistant`` line `-p` prints in stream-json for a local slash command's answer
+    (``/clear``, ``/context``, ``Unknown command: /x`` …): model ``<synthetic>``, zero usage, the text
+    as its one block. 2.1.197 prints ``(no content)`` for an empty answer; 2.1.329 prints no line then
+    (and its extra ``local_command_*`` / ``context_usage`` fields are not reproduced)."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    new = _is_newer(version, "2.1.329")
+    if not text and new:
+        return None
+    usage: dict[str, Any] = {}
+    if new:
+        usage["output_tokens_details"] = None
+    usage.update({"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0, "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+                  "service_tier": None, "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+                  "inference_geo": None, "iterations": None, "speed": None})
+    if new:
+        usage["fallback_credit"] = None
+    message: dict[str, Any] = {"diagnostics": None} if new else {}
+    message.update({"id": mk(), "container": None, "model": SYNTHETIC_MODEL, "role": "assistant",
+                    "stop_details": None, "stop_reason": "end_turn" if new else "stop_sequence",
+                    "stop_sequence": None if new else "", "type": "message", "usage": usage,
+                    "content": [{"type": "text", "text": text or "(no content)"}], "context_management": None})
+    line: dict[str, Any] = {"type": "assistant", "message": message, "parent_tool_use_id": None,
+                            "session_id": session_id, "uuid": mk()}
+    if new:
+        line["timestamp"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+            f"{datetime.now(timezone.utc).microsecond // 1000:03d}Z"
+    return line
+
+
+def _is_newer(version: str | None, than: str) -> bool:
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+    return bool(version) and key(version) >= key(than)
+
+
 def _is_nudge(record: Mapping[str, Any]) -> bool:
     if record.get("type") != "user":
         return False
@@ -798,6 +836,7 @@ def result_message(
     fast_mode_state: str = "off",
     previous: Mapping[str, Any] | None = None,
     local_command: bool = False,
+    command_name: str | None = None,
     prompt: Mapping[str, Any] | None = None,
     prices: _pricing.PriceTable | None = None,
     version: str | None = None,
@@ -822,7 +861,8 @@ def result_message(
     recorded sample for the variant — success, api_error (is_error), structured, or the error
     subtype (``error_max_turns``, ``error_max_budget_usd`` …; unrecorded subtypes use
     error_max_turns'). See :mod:`shapes`. ``local_command=True`` (a slash command answered
-    without the model): no api_error_status, no terminal_reason, num_turns 0 by default.
+    without the model): no api_error_status, no terminal_reason, num_turns 0 by default, and
+    ``command_name`` for versions that print it (2.1.329 ``local_command``).
 
     Timings: ``duration_ms``/``duration_api_ms`` as given (None: estimated, see
     :func:`turn_timings`); ``ttft_ms``, ``ttft_stream_ms``, ``time_to_request_ms``,
@@ -889,6 +929,7 @@ def result_message(
         "uuid": uuid,
         "errors": list(errors or []) if subtype != "success" else M,
         "model_usage_since_last_result": mu_turn,
+        "local_command": command_name if (local_command and command_name) else M,
     }
     if terminal_reason is None or local_command:
         computed["terminal_reason"] = M
@@ -906,9 +947,9 @@ _DEFAULT_TERMINAL = {"success": "completed", "structured": "completed", "api_err
                      "error_max_turns": "max_turns"}
 
 
-def max_turns_error(max_turns: int) -> str:
-    """The ``errors[0]`` text of an ``error_max_turns`` result."""
-    return f"Reached maximum number of turns ({max_turns})"
+def max_turns_error(max_turns: int | float) -> str:
+    """The ``errors[0]`` text of an ``error_max_turns`` result (the number as JavaScript prints it)."""
+    return f"Reached maximum number of turns ({js_number(max_turns)})"
 
 
 # =========================================================================== output modes

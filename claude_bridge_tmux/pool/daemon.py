@@ -28,7 +28,7 @@ from ..initprobe import InitProbe
 from ..pane import PaneError, TmuxServer
 from ..plan import UsageError
 from ..preseed import PreseedError, SeedRequest, preseed
-from ..runner import Prepared, deny_permission_requests, emit_turn, prepare, report_error
+from ..runner import Prepared, deny_permission_requests, emit_turn, prepare, report_error, session_options
 from ..session import ClaudeSession, TurnError
 from . import protocol
 from .panes import LaunchConfig, PanePool
@@ -249,6 +249,8 @@ class Daemon:
         plan = prep.plan
         if any(a.split("=", 1)[0] in DEDICATED_OPTIONS for a in plan.claude_args):
             return True
+        if plan.session_args != ["--session-id", plan.session_id] or session_options(plan)["gate_tools"]:
+            return True   # --resume / --continue / --fork-session, or a run with a tool gate
         if any(a == "--session-id" or a.startswith("--session-id=") for a in argv):
             return True
         return plan.prompt[:1] in ("/", "!")
@@ -329,7 +331,7 @@ class Daemon:
             session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
                                     cwd=plan.cwd, session_id=plan.session_id, settings=prep.settings,
                                     deny_permission_requests=deny_permission_requests(plan), server=self.server,
-                                    log=self.log)
+                                    log=self.log, **session_options(plan))
             emitter = Emitter(plan.output_format, out, plan.session_id)
             session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
             return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,

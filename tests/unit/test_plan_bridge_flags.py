@@ -27,7 +27,7 @@ def test_accepted_bridge_options_are_not_forwarded(version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("argv", [["--include-partial-messages"], ["--max-turns", "3"], ["--json-schema", "{}"],
+@pytest.mark.parametrize("argv", [["--include-partial-messages"], ["--json-schema", "{}"],
                                   ["--no-session-persistence"], ["--input-format", "stream-json"]])
 def test_other_bridge_options_are_refused_in_one_line(version, argv):
     with pytest.raises(UsageError) as e:
@@ -62,3 +62,121 @@ def test_bypass_as_root_rule():
         assert not bypass_refused_as_root(parsed, {}, uid=1000)
     assert not bypass_refused_as_root(flags.parse(["-p", "x", "--permission-mode", "plan"], table), {}, uid=0)
     assert ROOT_BYPASS_MESSAGE == "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
+
+
+# -- -p semantics in the pane -------------------------------------------------------------------------
+
+def _after(args, flag):
+    i = args.index(flag)
+    out = []
+    for a in args[i + 1:]:
+        if a.startswith("-"):
+            break
+        out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_interactive_only_tools_are_disallowed(version):
+    plan = plan_for(["-p", "x"], version)
+    assert _after(plan.claude_args, "--disallowedTools") == ["AskUserQuestion", "EnterPlanMode", "ExitPlanMode"]
+    # the caller's own list is kept (repeats accumulate in claude)
+    plan = plan_for(["-p", "x", "--disallowedTools", "Bash"], version)
+    assert plan.claude_args.count("--disallowedTools") == 2 and "Bash" in plan.claude_args
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("argv,kept", [(["--tools", "Bash,AskUserQuestion"], "AskUserQuestion"),
+                                       (["--allowedTools", "ExitPlanMode Read"], "ExitPlanMode"),
+                                       (["--allowedTools=EnterPlanMode"], "EnterPlanMode")])
+def test_explicitly_allowed_interactive_tools_stay(version, argv, kept):
+    plan = plan_for(["-p", "x", *argv], version)
+    hidden = _after(plan.claude_args, "--disallowedTools")
+    assert kept not in hidden and len(hidden) == 2
+
+
+# -- sessions ---------------------------------------------------------------------------------------
+
+UUID = "0e1bb70b-05db-45d9-b583-01288de64b6f"
+OTHER = "11111111-2222-4333-8444-555555555555"
+
+
+def session_bed(tmp_path, ids=(), titles=None):
+    from claude_bridge_tmux.transcript import encode_project_dir
+    home = tmp_path / "home"
+    cwd = tmp_path / "work"
+    cwd.mkdir(parents=True, exist_ok=True)
+    proj = home / ".claude" / "projects" / encode_project_dir(str(cwd))
+    proj.mkdir(parents=True, exist_ok=True)
+    for sid in ids:
+        lines = ['{"type":"user","message":{"role":"user","content":"hi"},"uuid":"u1","sessionId":"%s"}' % sid]
+        if titles and sid in titles:
+            lines.append('{"type":"custom-title","customTitle":"%s","sessionId":"%s"}' % (titles[sid], sid))
+        (proj / f"{sid}.jsonl").write_text("\n".join(lines) + "\n")
+    return {"HOME": str(home), "IS_SANDBOX": "1"}, str(cwd)
+
+
+def splan(argv, version, env, cwd):
+    table = flags.load_table(version)
+    return build_plan(flags.parse(["-p", "x", *argv], table), stdin_text=None, caller_env=env, cwd=cwd,
+                      claude_bin="/bin/false", cli_version=version, table=table)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_session_args(version, tmp_path):
+    env, cwd = session_bed(tmp_path, ids=[UUID], titles={UUID: "my title"})
+    p = splan([], version, env, cwd)
+    assert p.session_args == ["--session-id", p.session_id] and "--session-id" not in p.claude_args
+    p = splan(["--resume", UUID.upper()], version, env, cwd)
+    assert (p.session_args, p.session_id, p.resume) == (["--resume", UUID], UUID, UUID)
+    p = splan(["--resume", "my title"], version, env, cwd)
+    assert p.session_args == ["--resume", UUID]
+    p = splan(["--continue"], version, env, cwd)
+    assert p.session_args == ["--continue"] and p.continue_session and not p.fixed_session_id
+    p = splan(["--resume", UUID, "--fork-session"], version, env, cwd)
+    assert p.session_args == ["--resume", UUID, "--fork-session", "--session-id", p.session_id] and p.session_id != UUID
+    p = splan(["--continue", "--fork-session", "--session-id", OTHER], version, env, cwd)
+    assert p.session_args == ["--continue", "--fork-session", "--session-id", OTHER]
+    p = splan(["--fork-session"], version, env, cwd)      # alone: claude -p ignores it
+    assert p.session_args == ["--session-id", p.session_id] and not p.fork
+    p = splan(["--name", "n"], version, env, cwd)
+    assert p.claude_args[p.claude_args.index("--name") + 1] == "n"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_continue_without_sessions_starts_a_new_one(version, tmp_path):
+    env, cwd = session_bed(tmp_path)
+    p = splan(["--continue"], version, env, cwd)
+    assert p.session_args == ["--session-id", p.session_id] and not p.continue_session
+
+
+@pytest.mark.parametrize("version,argv,message", [
+    ("2.1.197", ["--session-id", OTHER, "--resume", UUID],
+     "Error: --session-id can only be used with --continue or --resume if --fork-session is also specified."),
+    ("2.1.197", ["--session-id", OTHER, "--continue"],
+     "Error: --session-id can only be used with --continue or --resume if --fork-session is also specified."),
+    ("2.1.329", ["--session-id", OTHER, "--resume", UUID],
+     "Error: --session-id with --continue or --resume also needs --fork-session."),
+    ("2.1.197", ["--resume"], "Error: --resume requires a valid session ID or session title when used with "
+                              "--print. Usage: claude -p --resume <session-id|title>"),
+    ("2.1.329", ["--resume", "nosuch"], "Error: --resume requires a valid session ID or session title when used "
+     "with --print. Usage: claude -p --resume <session-id|title>. Provided value \"nosuch\" is not a UUID and does "
+     "not match any session title."),
+    ("2.1.197", ["--resume", OTHER], f"No conversation found with session ID: {OTHER}"),
+    ("2.1.329", ["--resume", OTHER], f"No conversation found with session ID: {OTHER}"),
+    ("2.1.197", ["--session-id", UUID], f"Error: Session ID {UUID} is already in use."),
+])
+def test_session_errors_are_claudes(version, argv, message, tmp_path):
+    env, cwd = session_bed(tmp_path, ids=[UUID])
+    with pytest.raises(UsageError) as e:
+        splan(argv, version, env, cwd)
+    assert (e.value.message, e.value.exit_code) == (message, 1)
+
+
+@pytest.mark.parametrize("value,expected", [("3", 3), ("1.5", 1.5), ("0", None), ("-1", None), ("abc", None)])
+def test_max_turns_values_as_claude_reads_them(value, expected, tmp_path):
+    env, cwd = session_bed(tmp_path)
+    table = flags.load_table("2.1.197")    # 2.1.329 rejects "abc" while parsing
+    p = build_plan(flags.parse(["-p", "x", "--max-turns", value], table), stdin_text=None, caller_env=env,
+                   cwd=cwd, claude_bin="/bin/false", cli_version="2.1.197", table=table)
+    assert p.max_turns == expected and "--max-turns" not in p.claude_args

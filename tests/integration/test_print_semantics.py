@@ -1,0 +1,193 @@
+"""`claude -p` semantics in the interactive pane, side by side with the real `claude -p` (each pinned CLI):
+the tools offered to the model, prompts starting with ``/`` or ``!``, sessions (--resume, --continue,
+--fork-session, --name, --session-id) and --max-turns.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import stream_lines
+
+pytestmark = pytest.mark.integration
+
+NEW_SLASH_TO_MODEL = "2.1.329"   # from this version on, claude -p sends an unknown /command to the model
+
+
+def version_of(bed) -> str:
+    return "2.1.329" if "2.1.329" in bed.claude_bin else "2.1.197"
+
+
+def result_json(p) -> dict:
+    assert p.returncode in (0, 1), p.stderr.decode()
+    return json.loads(p.stdout)
+
+
+# -- 1. -p semantics ------------------------------------------------------------------------------
+
+def test_model_is_offered_exactly_claude_p_tools(bed):
+    """Interactive-only tools (AskUserQuestion, EnterPlanMode, ExitPlanMode) are never offered."""
+    assert bed.claude_p("-p", "tools", "--output-format", "json").returncode == 0
+    theirs = bed.mock.main_requests()[-1]
+    assert bed.bridge("-p", "tools", "--output-format", "json").returncode == 0
+    ours = bed.mock.main_requests()[-1]
+    assert ours["tools"] == theirs["tools"]
+    assert "AskUserQuestion" not in json.dumps(ours["body"]["tools"])
+    # an explicitly allowed one stays
+    assert bed.bridge("-p", "tools", "--output-format", "json", "--tools", "Bash,AskUserQuestion").returncode == 0
+    assert "AskUserQuestion" in bed.mock.main_requests()[-1]["tools"]
+
+
+def test_unknown_slash_command_as_claude_p(bed):
+    p = bed.bridge("-p", "/nosuchcmd arg", "--output-format", "json")
+    res = result_json(p)
+    real = result_json(bed.claude_p("-p", "/nosuchcmd arg", "--output-format", "json"))
+    assert (res["subtype"], res["is_error"], res["num_turns"]) == (real["subtype"], real["is_error"], real["num_turns"])
+    if version_of(bed) < NEW_SLASH_TO_MODEL:
+        assert res["result"] == real["result"] == "Unknown command: /nosuchcmd"
+        assert res["num_turns"] == 0 and res["stop_reason"] is None
+        assert bed.mock.main_requests() == []
+        assert list(res) == list(real)
+    else:
+        # sent to the model; interactive claude only takes it as text with a leading space (documented)
+        prompts = [r["prompt"] for r in bed.mock.main_requests()]
+        assert prompts == [" /nosuchcmd arg", "/nosuchcmd arg"]
+        assert res["result"] == "MOCK-REPLY to:  /nosuchcmd arg" and res["num_turns"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["text", "stream-json"])
+def test_local_slash_command_clear(bed, fmt):
+    args = ["-p", "/clear", "--output-format", fmt] + (["--verbose"] if fmt == "stream-json" else [])
+    p = bed.bridge(*args)
+    real = bed.claude_p(*args)
+    assert (p.returncode, p.stderr) == (real.returncode, real.stderr) == (0, b"")
+    assert bed.mock.main_requests() == []
+    if fmt == "text":
+        assert p.stdout == real.stdout == b"\n"
+        return
+    ours = stream_lines(p.stdout)
+    # 2.1.329 -p announces the cleared conversation first (not reproduced, documented)
+    theirs = [m for m in stream_lines(real.stdout) if m["type"] != "conversation_reset"
+              and m.get("subtype") != "background_tasks_changed"]
+    assert [m["type"] for m in ours] == [m["type"] for m in theirs]
+    for x, y in zip(ours, theirs):
+        assert list(x) == list(y)
+        if x["type"] == "assistant":     # 2.1.197: the synthetic "(no content)" answer
+            assert x["message"]["content"] == y["message"]["content"]
+            assert list(x["message"]) == list(y["message"])
+    a, b = ours[-1], theirs[-1]
+    assert list(a) == list(b)
+    assert (a["result"], a["num_turns"], a["stop_reason"], a["usage"]) == ("", 0, None, b["usage"])
+    assert a["session_id"] == ours[0]["session_id"]
+
+
+def test_panel_command_fails_in_one_line(bed):
+    t0 = time.monotonic()
+    p = bed.bridge("-p", "/help")
+    assert p.returncode == 1 and p.stdout == b""
+    assert p.stderr.decode().splitlines()[0].startswith("claude-bridge: /help opens a panel in interactive claude")
+    assert time.monotonic() - t0 < 30
+
+
+def test_bang_prompt_reaches_the_model_literally(bed):
+    p = bed.bridge("-p", "!touch bang-marker", "--output-format", "json")
+    res = result_json(p)
+    assert res["result"] == "MOCK-REPLY to: !touch bang-marker" and res["num_turns"] == 1
+    assert [r["prompt"] for r in bed.mock.main_requests()] == ["!touch bang-marker"]
+    assert not (bed.cwd / "bang-marker").exists()
+
+
+# -- 9. sessions ------------------------------------------------------------------------------------
+
+def first_session(bed, prompt="same prompt") -> str:
+    p = bed.bridge("-p", prompt, "--output-format", "json", "--name", "bridge-title")
+    return result_json(p)["session_id"]
+
+
+def answered(bed, p) -> tuple[dict, list[dict]]:
+    """(result, lines) of a stream-json run; every line carries the result's session id and the
+    assistant lines are the mock's *latest* answers (never an earlier turn's)."""
+    assert p.returncode == 0, p.stderr.decode()
+    lines = stream_lines(p.stdout)
+    res = lines[-1]
+    assert {m["session_id"] for m in lines} == {res["session_id"]}
+    latest = bed.mock.main_requests()[-1]["answer"]["msg_id"]
+    assert [m["message"]["id"] for m in lines if m["type"] == "assistant"] == [latest]
+    return res, lines
+
+
+SJ = ("--output-format", "stream-json", "--verbose")
+
+
+def test_resume_continue_and_titles_report_the_new_turn(bed):
+    sid = first_session(bed)
+    n0 = bed.mock.main_requests()[-1]["nmsg"]
+    for args in (["--resume", sid], ["--continue"], ["--resume", "bridge-title"]):
+        res, _ = answered(bed, bed.bridge("-p", "same prompt", *SJ, *args))
+        assert res["session_id"] == sid and res["result"] == "MOCK-REPLY to: same prompt"
+        assert bed.mock.main_requests()[-1]["nmsg"] > n0        # the history was sent
+        n0 = bed.mock.main_requests()[-1]["nmsg"]
+    assert [t.stem for t in bed.transcripts()] == [sid]
+
+
+def test_fork_session_gets_a_new_id_and_file(bed):
+    sid = first_session(bed)
+    before = (bed.transcripts()[0]).read_bytes()
+    res, _ = answered(bed, bed.bridge("-p", "same prompt", *SJ, "--resume", sid, "--fork-session"))
+    new = res["session_id"]
+    assert new != sid
+    chosen = "11111111-2222-4333-8444-555555555555"
+    res, _ = answered(bed, bed.bridge("-p", "same prompt", *SJ, "--continue", "--fork-session", "--session-id", chosen))
+    assert res["session_id"] == chosen
+    assert sorted(t.stem for t in bed.transcripts()) == sorted([sid, new, chosen])
+    assert (bed.home / ".claude" / "projects").exists()
+    assert next(t for t in bed.transcripts() if t.stem == sid).read_bytes() == before   # the original is untouched
+
+
+@pytest.mark.parametrize("args", [
+    ["--resume"], ["--resume", "nosuchtitle"], ["--resume", "22222222-2222-4333-8444-555555555555"],
+    ["--session-id", "22222222-2222-4333-8444-555555555555", "--continue"],
+])
+def test_session_errors_are_claudes(bed, args):
+    p = bed.bridge("-p", "x", *args)
+    real = bed.claude_p("-p", "x", *args)
+    assert (p.returncode, p.stdout, p.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert p.returncode == 1
+    assert bed.mock.main_requests() == []
+
+
+# -- 2. --max-turns ---------------------------------------------------------------------------------
+
+MAX_TURNS_FIELDS = ("type", "subtype", "is_error", "num_turns", "stop_reason", "errors", "terminal_reason",
+                    "permission_denials")
+
+
+@pytest.mark.parametrize("prompt,n", [("a MOCK:tool=echo_x", "1"), ("b MOCK:tools2", "1"), ("c MOCK:toolloop", "2")])
+def test_max_turns_stops_like_claude_p(bed, prompt, n):
+    args = ("-p", prompt, "--max-turns", n, "--output-format", "json")
+    real = bed.claude_p(*args)
+    theirs = len(bed.mock.main_requests())
+    bed.mock.clear()
+    p = bed.bridge(*args)
+    assert (p.returncode, p.stderr) == (real.returncode, real.stderr) == (1, b"")
+    a, b = json.loads(p.stdout), json.loads(real.stdout)
+    assert list(a) == list(b)
+    assert {k: a.get(k) for k in MAX_TURNS_FIELDS} == {k: b.get(k) for k in MAX_TURNS_FIELDS}
+    assert a["usage"]["output_tokens"] == b["usage"]["output_tokens"]
+    assert len(bed.mock.main_requests()) == theirs == int(n)    # no request beyond the limit
+
+
+def test_max_turns_text_and_stream_json(bed):
+    p = bed.bridge("-p", "x MOCK:toolloop", "--max-turns", "1")
+    assert (p.returncode, p.stdout, p.stderr) == (1, b"Error: Reached max turns (1)", b"")
+    p = bed.bridge("-p", "y MOCK:toolloop", "--max-turns", "1", *SJ)
+    lines = stream_lines(p.stdout)
+    assert p.returncode == 1
+    assert [(m["type"], m.get("subtype")) for m in lines] == [
+        ("system", "init"), ("assistant", None), ("user", None), ("result", "error_max_turns")]
+    # within the limit nothing changes
+    p = bed.bridge("-p", "z MOCK:tool=echo_ok", "--max-turns", "2", "--output-format", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["result"] == "MOCK-TOOL-DONE: ok"
