@@ -72,6 +72,6 @@ class Emitter:
         if self.fmt == "json":
             self._write(translate.json_output(result))
             return "", translate.exit_code(result)
-        stdout, stderr, code = translate.text_output(result)
+        stdout, stderr, code = translate.text_output(result, self.version)
         self._write(stdout)
         return stderr, code

@@ -34,7 +34,7 @@ SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "versio
                             # accepted, not forwarded: no auth_status lines (as claude when logged in);
                             # a screen-reader TUI has no effect on print output but would change the pane
                             "enable-auth-status", "ax-screen-reader",
-                            "max-turns",
+                            "max-turns", "json-schema",
                             }
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
@@ -150,6 +150,7 @@ class RunPlan:
     continue_session: bool = False      # --continue (the session is known from the SessionStart hook)
     fork: bool = False                  # --fork-session: a new session id (``session_id``) for the copy
     max_turns: float | None = None      # stop when request max_turns+1 would start (error_max_turns)
+    json_schema: object = None          # --json-schema, parsed (structured output; see structured.py)
 
     @property
     def fixed_session_id(self) -> bool:
@@ -226,6 +227,8 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     if not prompt.strip():
         raise UsageError("Error: No messages returned from query")
 
+    json_schema = parse_json_schema(_opt(parsed, "json-schema"), cli_version)
+
     if resume_id is not None and not session_exists(resume_id, projects, cli_version):
         raise UsageError(f"No conversation found with session ID: {resume_id}")
     if explicit_session and (projects[1] / f"{session_id}.jsonl").exists():
@@ -242,12 +245,24 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     if _opt(parsed, "permission-mode") is None and not bypass:
         # print mode starts in "default"; interactive 2.1.329 would start in "auto" (docs/probe-notes.md §2)
         claude_args += ["--permission-mode", "default"]
+    system_append = ("append-system-prompt", "append-system-prompt-file")
     for key, value in parsed.occurrences:
         spec = table.get(key)
         # --verbose only shapes print-mode output; forwarding it would split pool keys for nothing
         if spec is None or spec.handling != "forward" or key in ("settings", "verbose") or key in SESSION_OPTIONS:
             continue
+        if json_schema is not None and key in system_append:
+            continue   # merged with the structured-output instructions below
         claude_args += flagmod.to_argv(key, value, table)
+    if json_schema is not None:
+        from . import structured
+        own = _caller_system_append(parsed, cwd)
+        if own is None:   # unreadable file: claude reports it
+            claude_args += flagmod.to_argv("append-system-prompt-file", _opt(parsed, "append-system-prompt-file"),
+                                           table)
+        else:
+            text = structured.instructions(json_schema)
+            claude_args += flagmod.to_argv("append-system-prompt", f"{own}\n\n{text}" if own else text, table)
     hidden = interactive_only_tools_to_hide(parsed)
     if hidden:
         claude_args += ["--disallowedTools", *hidden]
@@ -287,8 +302,41 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         model=_opt(parsed, "model"), submit=submit, timeout=timeout_s,
         debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
         session_args=session_args, resume=resume_id, continue_session=continue_session,
-        fork=fork and bool(resume_id or continue_session), max_turns=max_turns,
+        fork=fork and bool(resume_id or continue_session), max_turns=max_turns, json_schema=json_schema,
     )
+
+
+def parse_json_schema(value, cli_version: str):
+    """The --json-schema value as claude -p checks it (a JSON object; 2.1.329 also validates the
+    schema itself); None without the option. Raises UsageError with claude's message."""
+    if value is None:
+        return None
+    try:
+        schema = json.loads(str(value))
+    except ValueError as e:
+        raise UsageError(f"Error: --json-schema is not valid JSON: JSON Parse error: {e.msg}") from e
+    if not isinstance(schema, dict):
+        raise UsageError("Error: --json-schema must be a JSON object")
+    if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
+        from . import structured
+        problem = structured.schema_error(schema)
+        if problem:
+            raise UsageError(f"Error: --json-schema is not a valid JSON Schema: {problem}")
+    return schema
+
+
+def _caller_system_append(parsed: "flagmod.ParsedArgs", cwd: str) -> str | None:
+    """The caller's own appended system prompt ("" when none; None when its file cannot be read).
+    Like claude, the last --append-system-prompt wins; 2.1.329 also joins a file's text after it."""
+    text = _opt(parsed, "append-system-prompt")
+    path = _opt(parsed, "append-system-prompt-file")
+    parts = [str(text)] if isinstance(text, str) and text else []
+    if isinstance(path, str):
+        try:
+            parts.append(Path(path if os.path.isabs(path) else os.path.join(cwd, path)).read_text())
+        except OSError:
+            return None
+    return "\n\n".join(parts)
 
 
 def _positive_number(value) -> float | None:

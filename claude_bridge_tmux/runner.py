@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from . import flags as flagmod
-from . import translate
+from . import structured, translate
 from .emit import Emitter
 from .hooks import SettingsError, load_caller_settings
 from .initprobe import InitProbe
@@ -181,11 +181,22 @@ def turn_gate(plan: RunPlan):
     return gate
 
 
+def _synthetic_user_line(text: str, session_id: str) -> dict:
+    """The stream-json line of a bridge re-prompt (as ``-p`` prints its structured-output nudge)."""
+    now = time.time()
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    return {"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+            "parent_tool_use_id": None, "session_id": session_id, "uuid": str(uuidlib.uuid4()),
+            "timestamp": ts, "isSynthetic": True}
+
+
 def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
               deadline: float, probe: InitProbe | None, err, cancel=None) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
 
-    Raises TurnError when the turn cannot complete (the caller reports it with ``report_error``).
+    With --json-schema the turn may be followed by re-prompts in the same pane (see structured.py);
+    the result covers them all. Raises TurnError when the turn cannot complete (the caller reports
+    it with ``report_error``).
     """
     plan = prep.plan
 
@@ -193,15 +204,50 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         emitter.session_id = info.session_id or emitter.session_id
         emitter.init(init_message(plan, info, probe))
 
-    outcome = session.run_turn(
-        plan.prompt, submitted=submitted, deadline=deadline,
-        on_record=emitter.record, on_session=on_session,
-        cancel=cancel, gate=turn_gate(plan), unknown_command_to_model=unknown_command_to_model(prep.version),
-    )
+    gate = turn_gate(plan)
+    to_model = unknown_command_to_model(prep.version)
+
+    def run(prompt: str, was_submitted: bool):
+        return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=emitter.record,
+                                on_session=on_session, cancel=cancel, gate=gate,
+                                unknown_command_to_model=to_model)
+
+    outcome = run(plan.prompt, submitted)
+    turns = [outcome]
+    value = structured.MISSING
+    schema_problem: str | None = None
+    json_attempts = 0
+    if plan.json_schema is not None and outcome.local_text is None and not outcome.gate_stopped:
+        nudged = False
+        limit = structured.max_attempts(plan.env)
+        while True:
+            last = translate.last_assistant(turns[-1].records)
+            if last is None or last.get("isApiErrorMessage") or turns[-1].gate_stopped:
+                break
+            found = structured.extract(translate.result_text(turns[-1].records))
+            if found is structured.MISSING:
+                if nudged:
+                    break            # like -p when the model never calls StructuredOutput: plain success
+                nudged = True
+                reprompt = structured.nudge_prompt()
+            else:
+                json_attempts += 1
+                schema_problem = structured.problem(found, plan.json_schema)
+                if schema_problem is None:
+                    value = found
+                    break
+                if json_attempts >= limit:
+                    break
+                reprompt = structured.retry_prompt(schema_problem)
+            emitter.line(_synthetic_user_line(reprompt, emitter.session_id))
+            turns.append(run(reprompt, False))
     emitter.session_id = session.info.session_id or plan.session_id
     emitter.init(init_message(plan, session.info, probe))
     common = dict(session_id=session.info.session_id or plan.session_id, uuid=str(uuidlib.uuid4()),
                   model_key=session.info.model, version=prep.version, fmt=plan.output_format)
+    records = [r for t in turns for r in t.records]
+    api_requests = [r for t in turns for r in t.api_requests]
+    timing = dict(prompt=outcome.prompt_record, api_requests=api_requests)
     if outcome.local_text is not None:
         line = translate.local_command_message(outcome.local_text, session_id=common["session_id"],
                                                version=prep.version)
@@ -211,16 +257,24 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             [], duration_ms=outcome.wall_ms, duration_api_ms=0, result=outcome.local_text,
             local_command=True, command_name=plan.prompt[1:].split(None, 1)[0] if plan.prompt[1:] else None,
             **common)
-    elif outcome.gate_stopped and plan.max_turns is not None:
+    elif turns[-1].gate_stopped and plan.max_turns is not None:
         result = translate.result_message(
-            outcome.records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
-            prompt=outcome.prompt_record, api_requests=outcome.api_requests, subtype="error_max_turns",
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=False, subtype="error_max_turns",
             errors=[translate.max_turns_error(plan.max_turns)],
-            num_turns=len(requests_in(outcome.records)) + 1, **common)
-    else:
+            num_turns=len(requests_in(turns[-1].records)) + 1, **timing, **common)
+    elif plan.json_schema is not None and value is structured.MISSING and schema_problem is not None:
         result = translate.result_message(
-            outcome.records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
-            prompt=outcome.prompt_record, api_requests=outcome.api_requests, **common)
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
+            subtype="error_max_structured_output_retries",
+            errors=[structured.exhausted_error(json_attempts, schema_problem, prep.version)],
+            num_turns=sum(translate.count_turns(t.records) for t in turns), **timing, **common)
+    else:
+        extra = {}
+        if value is not structured.MISSING:
+            extra = dict(structured_output=value, result=translate.dumps(value))
+        result = translate.result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
+            num_turns=sum(translate.count_turns(t.records) for t in turns), **extra, **timing, **common)
     stderr_text, code = emitter.result(result)
     if stderr_text:
         err(stderr_text.rstrip("\n"))

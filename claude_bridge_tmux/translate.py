@@ -970,7 +970,7 @@ def exit_code(result: Mapping[str, Any]) -> int:
     return 1 if result.get("is_error") or result.get("subtype", "success") != "success" else 0
 
 
-def text_output(result: Mapping[str, Any]) -> tuple[str, str, int]:
+def text_output(result: Mapping[str, Any], version: str | None = None) -> tuple[str, str, int]:
     """(stdout, stderr, exit code) of `-p --output-format text`.
 
     success (also API errors, is_error=true): ``result + "\\n"`` on stdout.
@@ -992,7 +992,10 @@ def text_output(result: Mapping[str, Any]) -> tuple[str, str, int]:
         amount = (arg or "").lstrip("$")
         return (f"Error: Exceeded USD budget ({amount})", "", rc)
     if sub == "error_max_structured_output_retries":
-        return (f"Error: Failed to provide valid structured output after {arg or '?'} attempts", "", rc)
+        # 2.1.329 prints errors[0]; 2.1.197 a fixed text
+        errs = result.get("errors") or [] if _is_newer(version, "2.1.329") else []
+        return (f"Error: {errs[0] if errs else 'Failed to provide valid structured output after maximum retries'}",
+                "", rc)
     return ("Execution error", "", rc)
 
 

@@ -81,7 +81,9 @@ DIRECTIVES: dict[str, str] = {
     "say=WORDS": "reply exactly WORDS (underscores -> spaces)",
     "echo": "reply with the exact prompt text",
     "structured[=JSON]": "with a StructuredOutput tool: call it with JSON (else an object built from "
-    "its input_schema); after a failed call, retry with the built object",
+    "its input_schema); after a failed call, retry with the built object. Without the tool but with a "
+    "schema in the system prompt (claude-bridge's --json-schema instructions, a line 'JSON Schema: {...}'): "
+    "answer that JSON as text; after a '[claude-bridge:json-schema]' re-prompt, the built object",
     "nostructured": "never call StructuredOutput",
     "script=NAME": "steps of NAME from the --script file (step k = k-th response of the turn)",
 }
@@ -93,12 +95,16 @@ WRAPPER_PREFIXES: tuple[str, ...] = (
     "<bash-",
     "Caveat:",
     "[structured-output-enforce]",
+    "[claude-bridge:json-schema]",
     "Output token limit hit",
     "Your response above was cut off mid-stream",
     "This session is being continued from a previous conversation",
 )
 COMPACT_PREFIX = "CRITICAL: Respond with TEXT ONLY"
 STRUCTURED_TOOL = "StructuredOutput"
+# claude-bridge's structured-output instructions (claude_bridge_tmux.structured): schema line and re-prompts
+TEXT_SCHEMA_MARKER = "JSON Schema: "
+TEXT_SCHEMA_RETRY = "[claude-bridge:json-schema]"
 
 THINKING_TEXT = "Let me think about this mock question step by step."
 COMPACT_SUMMARY = (
@@ -212,6 +218,7 @@ class RequestInfo:
     tool_names: list[str] = field(default_factory=list)
     structured_schema: dict | None = None
     last_user_text: str | None = None
+    text_schema: Any = None           # a schema given in the system prompt (no StructuredOutput tool)
 
     @property
     def is_tool_result(self) -> bool:
@@ -232,6 +239,13 @@ def analyze_request(body: dict) -> RequestInfo:
     for t in tools:
         if isinstance(t, dict) and t.get("name") == STRUCTURED_TOOL:
             info.structured_schema = t.get("input_schema") or {}
+    for b in _blocks(body.get("system")):
+        for line in str(b.get("text") or "").splitlines():
+            if line.startswith(TEXT_SCHEMA_MARKER):
+                try:
+                    info.text_schema = json.loads(line[len(TEXT_SCHEMA_MARKER):])
+                except ValueError:
+                    pass
     msgs = [m for m in (body.get("messages") or []) if isinstance(m, dict)]
     conv = [m for m in msgs if m.get("role") in ("user", "assistant")]
 
@@ -550,6 +564,23 @@ def build_plan(
     if info.is_first and "maxtokens" in d:
         plan.blocks = blocks
         plan.stop_reason = "max_tokens"
+        return plan
+
+    text_structured = (info.structured_schema is None and info.text_schema is not None
+                       and "structured" in d and "nostructured" not in d)
+    if text_structured:
+        given = d.get("structured")
+        obj = None
+        retried = (info.last_user_text or "").lstrip().startswith(TEXT_SCHEMA_RETRY)
+        if isinstance(given, str) and not retried:
+            try:
+                obj = json.loads(given)
+            except ValueError:
+                obj = None
+        if obj is None:
+            obj = example_from_schema(info.text_schema)
+        plan.blocks = [b for b in blocks if b["type"] == "thinking"] + [
+            _text(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))]
         return plan
 
     if structured_ok:

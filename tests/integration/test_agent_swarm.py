@@ -220,26 +220,18 @@ SCHEMA = {"type": "object", "properties": {"resp": {"type": "string"}}, "require
           "additionalProperties": False}
 
 
-def test_json_schema_is_refused_with_a_clear_error_today(swarm):
-    """The bridge does not emulate --json-schema yet: one clear line, exit 1, no model call, no pane."""
-    p = swarm.bridge("-p", "--model", MODEL, "--output-format", "json", "--json-schema", json.dumps(SCHEMA),
-                     input="Return resp=ok MOCK:structured")
-    assert (p.returncode, p.stdout) == (1, b"")
-    assert p.stderr.decode().splitlines() == [
-        "claude-bridge: --json-schema is not supported by claude-bridge (it cannot be run through an interactive pane yet)"]
-    assert swarm.mock.main_requests() == []
-
-
-@pytest.mark.xfail(strict=True, reason="--json-schema is not emulated by the bridge yet (structured_output); "
-                                       "flips to a pass when it is")
 def test_json_schema_yields_structured_output(swarm):
+    """The structured fallback: agent-swarm reads ``structured_output`` (else ``result``)."""
     argv = ["-p", "--model", MODEL, "--output-format", "json", "--json-schema", json.dumps(SCHEMA)]
     real = swarm.claude_p(*argv, input="Return resp=ok MOCK:structured")
     assert real.returncode == 0, real.stderr.decode()
-    expected = json.loads(real.stdout)["structured_output"]
+    expected = json.loads(real.stdout)
     p = swarm.bridge(*argv, input="Return resp=ok MOCK:structured")
     assert p.returncode == 0, p.stderr.decode()
-    assert json.loads(p.stdout)["structured_output"] == expected
+    out = json.loads(p.stdout)
+    assert out["structured_output"] == expected["structured_output"] == {"resp": "mock"}
+    assert out["result"] == expected["result"] == '{"resp":"mock"}'
+    assert list(out) == list(expected) and out["subtype"] == "success" and out["is_error"] is False
 
 
 def test_version(swarm):
