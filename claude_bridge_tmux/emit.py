@@ -22,6 +22,7 @@ class Emitter:
         self.version = version
         self.broken = False
         self.init_sent = False
+        self.last_result: dict | None = None   # the last result written (see runner.emit_turn)
         self._tool_uses: dict[str, dict] = {}
         self._denied: set[str] = set()
 

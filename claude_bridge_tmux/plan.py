@@ -34,7 +34,7 @@ SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "versio
                             # accepted, not forwarded: no auth_status lines (as claude when logged in);
                             # a screen-reader TUI has no effect on print output but would change the pane
                             "enable-auth-status", "ax-screen-reader",
-                            "max-turns", "json-schema",
+                            "max-turns", "json-schema", "input-format", "replay-user-messages",
                             }
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
@@ -151,6 +151,8 @@ class RunPlan:
     fork: bool = False                  # --fork-session: a new session id (``session_id``) for the copy
     max_turns: float | None = None      # stop when request max_turns+1 would start (error_max_turns)
     json_schema: object = None          # --json-schema, parsed (structured output; see structured.py)
+    input_format: str = "text"          # "stream-json": user messages on stdin, one turn each (prompt unused)
+    replay_user_messages: bool = False  # echo each input message (isReplay) before its turn
 
     @property
     def fixed_session_id(self) -> bool:
@@ -220,12 +222,22 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     verbose = bool(_opt(parsed, "verbose"))
     if fmt == "stream-json" and not verbose:
         raise UsageError("Error: When using --print, --output-format=stream-json requires --verbose")
+    input_format = _opt(parsed, "input-format") or "text"
+    if input_format == "stream-json" and fmt != "stream-json":
+        raise UsageError("Error: --input-format=stream-json requires output-format=stream-json.")
+    replay = bool(_opt(parsed, "replay-user-messages"))
+    if replay and not (input_format == "stream-json" and fmt == "stream-json"):
+        raise UsageError("Error: --replay-user-messages requires both --input-format=stream-json and "
+                         "--output-format=stream-json.")
 
-    prompt = flagmod.join_prompt(parsed.prompt_args, stdin_text)
-    if prompt == "":
-        raise UsageError("Error: Input must be provided either through stdin or as a prompt argument when using --print")
-    if not prompt.strip():
-        raise UsageError("Error: No messages returned from query")
+    if input_format == "stream-json":
+        prompt = ""      # the prompts are the user messages read from stdin (the argument is ignored)
+    else:
+        prompt = flagmod.join_prompt(parsed.prompt_args, stdin_text)
+        if prompt == "":
+            raise UsageError("Error: Input must be provided either through stdin or as a prompt argument when using --print")
+        if not prompt.strip():
+            raise UsageError("Error: No messages returned from query")
 
     json_schema = parse_json_schema(_opt(parsed, "json-schema"), cli_version)
 
@@ -287,7 +299,9 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     timeout_s = float(caller_env.get("CLAUDE_BRIDGE_TIMEOUT") or 0) or 3600.0
     size = len(prompt.encode("utf-8", "surrogatepass"))
     submit = "argv" if size <= ARGV_PROMPT_LIMIT and "\x00" not in prompt else "paste"
-    if caller_env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
+    if input_format == "stream-json":
+        submit = "paste"   # claude starts while the first message is awaited; every turn is pasted
+    elif caller_env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
         submit = "paste"
     elif _opt(parsed, "mcp-config") and caller_env.get("CLAUDE_BRIDGE_SUBMIT") != "argv":
         # `claude -p` connects the MCP servers before its first request; interactive claude (2.1.197)
@@ -303,6 +317,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
         session_args=session_args, resume=resume_id, continue_session=continue_session,
         fork=fork and bool(resume_id or continue_session), max_turns=max_turns, json_schema=json_schema,
+        input_format=input_format, replay_user_messages=replay,
     )
 
 

@@ -7,6 +7,7 @@ exit code is 128 + signal, as claude's: 130, 143, 129).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -97,7 +98,8 @@ class Prepared:
     version: str
 
 
-def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None, warn=None) -> Prepared:
+def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None = None, warn=None,
+            read_stdin=None) -> Prepared:
     """flags -> plan. Raises UsageError (claude's message and exit code) for every bad invocation;
     claude's parse-time warnings (e.g. for --effort) go to ``warn(line)`` first, as claude prints them."""
     claude_bin = find_claude(env)
@@ -115,6 +117,8 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
     if warn:
         for line in getattr(parsed, "warnings", ()) or ():
             warn(line)
+    if read_stdin is not None and parsed.options.get("input-format") != "stream-json":
+        stdin_text = read_stdin()   # (stream-json input is read message by message while the run goes on)
     plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
                       claude_bin=claude_bin, cli_version=version, table=table)
     try:
@@ -191,14 +195,22 @@ def _synthetic_user_line(text: str, session_id: str) -> dict:
 
 
 def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
-              deadline: float, probe: InitProbe | None, err, cancel=None) -> int:
+              deadline: float, probe: InitProbe | None, err, cancel=None, prompt: str | None = None,
+              previous: dict | None = None, replay: dict | None = None) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
 
+    ``prompt`` (default: the plan's) is the turn's prompt; ``previous`` the result of the run's
+    previous turn (stream-json input: cost, modelUsage and duration_api_ms are cumulative);
+    ``replay`` a line written right after ``system/init`` (--replay-user-messages).
     With --json-schema the turn may be followed by re-prompts in the same pane (see structured.py);
-    the result covers them all. Raises TurnError when the turn cannot complete (the caller reports
-    it with ``report_error``).
+    the result covers them all. The result is left in ``emitter.last_result``. Raises TurnError when
+    the turn cannot complete (the caller reports it with ``report_error``).
     """
     plan = prep.plan
+    prompt = plan.prompt if prompt is None else prompt
+    if replay is not None:
+        emitter.init(init_message(plan, session.info, probe))
+        emitter.line(dict(replay, session_id=session.info.session_id or emitter.session_id))
 
     def on_session(info: SessionInfo) -> None:
         emitter.session_id = info.session_id or emitter.session_id
@@ -212,7 +224,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
                                 on_session=on_session, cancel=cancel, gate=gate,
                                 unknown_command_to_model=to_model)
 
-    outcome = run(plan.prompt, submitted)
+    outcome = run(prompt, submitted)
     turns = [outcome]
     value = structured.MISSING
     schema_problem: str | None = None
@@ -255,29 +267,94 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             emitter.line(line)
         result = translate.result_message(
             [], duration_ms=outcome.wall_ms, duration_api_ms=0, result=outcome.local_text,
-            local_command=True, command_name=plan.prompt[1:].split(None, 1)[0] if plan.prompt[1:] else None,
-            **common)
+            local_command=True, command_name=prompt[1:].split(None, 1)[0] if prompt[1:] else None,
+            previous=previous, **common)
     elif turns[-1].gate_stopped and plan.max_turns is not None:
         result = translate.result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False, subtype="error_max_turns",
             errors=[translate.max_turns_error(plan.max_turns)],
-            num_turns=len(requests_in(turns[-1].records)) + 1, **timing, **common)
+            num_turns=len(requests_in(turns[-1].records)) + 1, previous=previous, **timing, **common)
     elif plan.json_schema is not None and value is structured.MISSING and schema_problem is not None:
         result = translate.result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
             subtype="error_max_structured_output_retries",
             errors=[structured.exhausted_error(json_attempts, schema_problem, prep.version)],
-            num_turns=sum(translate.count_turns(t.records) for t in turns), **timing, **common)
+            num_turns=sum(translate.count_turns(t.records) for t in turns), previous=previous, **timing, **common)
     else:
         extra = {}
         if value is not structured.MISSING:
             extra = dict(structured_output=value, result=translate.dumps(value))
         result = translate.result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
-            num_turns=sum(translate.count_turns(t.records) for t in turns), **extra, **timing, **common)
+            num_turns=sum(translate.count_turns(t.records) for t in turns), previous=previous, **extra,
+            **timing, **common)
+    emitter.last_result = result
     stderr_text, code = emitter.result(result)
     if stderr_text:
         err(stderr_text.rstrip("\n"))
+    return code
+
+
+def stream_input_error(line: str, version: str, exc: ValueError) -> str:
+    """claude -p's stderr line for a stream-json input line that is not JSON (2.1.329 exact; 2.1.197's
+    quotes its JavaScript parser's message, approximated)."""
+    if flagmod._vkey(version) >= flagmod._vkey("2.1.329"):
+        return f"Error parsing streaming input line (type=unknown, {len(line)} chars): SyntaxError"
+    return f"Error parsing streaming input line: {line}: SyntaxError: JSON Parse error: {getattr(exc, 'msg', exc)}"
+
+
+def _message_text(message) -> str | None:
+    """The prompt of a stream-json user message: its string content, or its text blocks joined;
+    None when it has other blocks (images, documents: a pane cannot take them)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(isinstance(b, dict) and b.get("type") == "text" for b in content):
+        return "\n".join(str(b.get("text", "")) for b in content)
+    return None
+
+
+def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, stdin, *, probe, err,
+                     cancel=None) -> int:
+    """--input-format stream-json: each ``{"type":"user","message":...}`` line of stdin is one turn in the
+    same pane and session, processed as it arrives, each with its own ``system/init`` … ``result``
+    (cost, modelUsage and duration_api_ms cumulative, as ``claude -p``). Lines of other types are
+    skipped. Returns the last turn's exit code (0 without any message)."""
+    plan = prep.plan
+    previous: dict | None = None
+    code = 0
+    started = False
+    for raw in iter(stdin.readline, b""):
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            err(stream_input_error(line, prep.version, e))
+            return 1
+        if not isinstance(obj, dict) or obj.get("type") != "user":
+            continue
+        text = _message_text(obj.get("message"))
+        if text is None:
+            err("claude-bridge: only text content can be sent through an interactive pane "
+                "(a stream-json input message has image or other non-text blocks)")
+            return 1
+        deadline = time.monotonic() + plan.timeout
+        if not started:
+            session.wait_started(deadline)
+            started = True
+        emitter.init_sent = False
+        replay = None
+        if plan.replay_user_messages:
+            now = time.time()
+            replay = {"type": "user", "message": obj.get("message"), "session_id": emitter.session_id,
+                      "parent_tool_use_id": None, "uuid": obj.get("uuid") or str(uuidlib.uuid4()),
+                      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                      + f".{int(now * 1000) % 1000:03d}Z", "isReplay": True}
+        code = emit_turn(prep, session, emitter, submitted=False, deadline=deadline, probe=probe, err=err,
+                         cancel=cancel, prompt=text, previous=previous, replay=replay)
+        previous = getattr(emitter, "last_result", None)
     return code
 
 
@@ -331,8 +408,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
         lease = None
         try:
             try:
-                stdin_text = read_prompt_stdin(stdin, warn=err)
-                prep = prepare(argv, env=env, cwd=cwd, stdin_text=stdin_text, warn=err)
+                prep = prepare(argv, env=env, cwd=cwd, warn=err,
+                               read_stdin=lambda: read_prompt_stdin(stdin, warn=err))
             except (UsageError, StdinError) as e:
                 err(getattr(e, "message", str(e)))
                 return getattr(e, "exit_code", 1)
@@ -355,6 +432,9 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             probe = None
             if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
                 probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
+            if plan.input_format == "stream-json":
+                session.start()
+                return run_stream_input(prep, session, emitter, stdin or sys.stdin.buffer, probe=probe, err=err)
             session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
             return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
                              probe=probe, err=err)

@@ -70,6 +70,13 @@ def request(env: dict[str, str], frame: dict, timeout: float | None = 10.0) -> d
         sock.close()
 
 
+def streams_input(argv: list[str]) -> bool:
+    """--input-format stream-json: stdin is read message by message while the run goes on (cold path)."""
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    return "--input-format=stream-json" in head or any(
+        a == "--input-format" and i + 1 < len(head) and head[i + 1] == "stream-json" for i, a in enumerate(head))
+
+
 class _Hangup(BaseException):
     def __init__(self, signum: int):
         self.signum = signum
@@ -79,7 +86,7 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None =
     """Serve one call through the pool; return its exit code, or None when the cold path should run."""
     env = dict(os.environ if env is None else env)
     mode = pool_mode(env)
-    if mode == "off":
+    if mode == "off" or streams_input(argv):
         return NO_POOL
     path = socket_path(env)
     sock = protocol.connect(path)
