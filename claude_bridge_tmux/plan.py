@@ -35,6 +35,7 @@ SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "versio
                             # a screen-reader TUI has no effect on print output but would change the pane
                             "enable-auth-status", "ax-screen-reader",
                             "max-turns", "json-schema", "input-format", "replay-user-messages",
+                            "no-session-persistence",
                             }
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
@@ -153,6 +154,7 @@ class RunPlan:
     json_schema: object = None          # --json-schema, parsed (structured output; see structured.py)
     input_format: str = "text"          # "stream-json": user messages on stdin, one turn each (prompt unused)
     replay_user_messages: bool = False  # echo each input message (isReplay) before its turn
+    no_session_persistence: bool = False  # remove the run's transcript afterwards (interactive claude refuses the flag)
 
     @property
     def fixed_session_id(self) -> bool:
@@ -318,6 +320,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         session_args=session_args, resume=resume_id, continue_session=continue_session,
         fork=fork and bool(resume_id or continue_session), max_turns=max_turns, json_schema=json_schema,
         input_format=input_format, replay_user_messages=replay,
+        no_session_persistence=bool(_opt(parsed, "no-session-persistence")),
     )
 
 

@@ -142,6 +142,13 @@ def session_options(plan: RunPlan) -> dict:
     return {"session_args": plan.session_args or None, "gate_tools": plan.max_turns is not None}
 
 
+def needs_own_pane(plan: RunPlan) -> bool:
+    """A pool cannot serve this call on a shared warm pane: its session is chosen by the caller
+    (--session-id/--resume/--continue/--fork-session), it needs the tool gate, or it must leave no transcript."""
+    return (plan.session_args != ["--session-id", plan.session_id] or session_options(plan)["gate_tools"]
+            or plan.no_session_persistence)
+
+
 def unknown_command_to_model(version: str) -> bool:
     """2.1.329's ``claude -p`` sends an unknown ``/command`` to the model; 2.1.197's answers
     ``Unknown command: /x`` itself (docs/probe-notes.md §5)."""
@@ -453,7 +460,9 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                     if observer is not None:
                         observer.closing(session)
                     # with temporary trust, claude's exit-time config write must land before the revoke
-                    session.close(wait_exit=3.0 if lease is not None else 0.0)
+                    session.close(wait_exit=3.0 if (lease is not None or plan.no_session_persistence) else 0.0)
+                    if plan.no_session_persistence:
+                        session.discard_transcripts()
                 if lease is not None:
                     lease.release()
             finally:

@@ -18,6 +18,7 @@ Time values are ``time.monotonic()`` seconds unless named ``*_ms``.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import threading
@@ -215,6 +216,9 @@ class ClaudeSession:
         self.session_args = list(session_args) if session_args else ["--session-id", session_id]
         self.gate_tools = gate_tools
         self._known_sizes: dict[Path, int] = {}
+        self._followed: list[Path] = []
+        self._known_side_dirs: dict[Path, bool] = {}
+        self._project_dir_existed = True
         self.caller_settings = settings
         self.deny_permission_requests = deny_permission_requests
         self.log = log or (lambda msg: None)
@@ -260,6 +264,7 @@ class ClaudeSession:
         # Transcripts that exist now (a resumed or continued session's file) are read from their
         # current end: a turn is only ever built from records written after this start.
         self._known_sizes = _transcript_sizes(expected.parent)
+        self._project_dir_existed = expected.parent.exists()
         self._follow(expected)
         self.started = time.monotonic()
         if self.closed:
@@ -281,6 +286,10 @@ class ClaudeSession:
             pass
         self._reader = TranscriptReader(path)
         self._reader.offset = self._known_sizes.get(path, 0)
+        if path not in self._followed:
+            self._followed.append(path)
+            # a session's side files (subagent transcripts, large tool results) live in <id>/
+            self._known_side_dirs[path] = path.with_suffix("").exists()
         if path.parent not in self._watched_dirs:
             with contextlib.suppress(OSError):
                 self._watches.append(DirectoryWatch(path.parent, self._wakeup))
@@ -307,6 +316,34 @@ class ClaudeSession:
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if pid:
             _wait_process_gone(pid, wait_exit)
+
+    def discard_transcripts(self) -> list[Path]:
+        """--no-session-persistence: undo what this session wrote under ``projects/`` (call after
+        ``close``, once claude has exited: it writes on its way out). Transcripts this session created
+        are deleted with their side directory; a resumed session's file is cut back to its size before
+        the run; the project directory goes when this session created it and it is empty. Only files of
+        the session ids this session used are touched. Returns the paths removed or cut back."""
+        done: list[Path] = []
+        for path in self._followed:
+            try:
+                if path in self._known_sizes:
+                    if path.stat().st_size > self._known_sizes[path]:
+                        os.truncate(path, self._known_sizes[path])
+                        done.append(path)
+                elif path.exists():
+                    path.unlink()
+                    done.append(path)
+            except OSError:
+                pass
+            side = path.with_suffix("")
+            if not self._known_side_dirs.get(path, True) and side.is_dir():
+                shutil.rmtree(side, ignore_errors=True)
+                done.append(side)
+        if not self._project_dir_existed:
+            for d in {p.parent for p in self._followed}:
+                with contextlib.suppress(OSError):
+                    d.rmdir()       # only when empty
+        return done
 
     # -- events --------------------------------------------------------------------------------
     def _drain_hooks(self) -> list[hookmod.HookEvent]:

@@ -28,7 +28,8 @@ from ..initprobe import InitProbe
 from ..pane import PaneError, TmuxServer
 from ..plan import UsageError
 from ..preseed import PreseedError, SeedRequest, preseed
-from ..runner import Prepared, deny_permission_requests, emit_turn, prepare, report_error, session_options
+from ..runner import (Prepared, deny_permission_requests, emit_turn, needs_own_pane, prepare, report_error,
+                      session_options)
 from ..session import ClaudeSession, TurnError
 from . import protocol
 from .panes import LaunchConfig, PanePool
@@ -249,8 +250,8 @@ class Daemon:
         plan = prep.plan
         if any(a.split("=", 1)[0] in DEDICATED_OPTIONS for a in plan.claude_args):
             return True
-        if plan.session_args != ["--session-id", plan.session_id] or session_options(plan)["gate_tools"]:
-            return True   # --resume / --continue / --fork-session, or a run with a tool gate
+        if needs_own_pane(plan):
+            return True   # --resume / --continue / --fork-session, a tool gate, --no-session-persistence
         if any(a == "--session-id" or a.startswith("--session-id=") for a in argv):
             return True
         return plan.prompt[:1] in ("/", "!")
@@ -345,7 +346,9 @@ class Daemon:
             return 1
         finally:
             if session is not None:
-                session.close(wait_exit=3.0 if lease is not None else 0.0)
+                session.close(wait_exit=3.0 if (lease is not None or plan.no_session_persistence) else 0.0)
+                if plan.no_session_persistence:
+                    session.discard_transcripts()
             if lease is not None:
                 lease.release()
 

@@ -191,3 +191,31 @@ def test_max_turns_text_and_stream_json(bed):
     # within the limit nothing changes
     p = bed.bridge("-p", "z MOCK:tool=echo_ok", "--max-turns", "2", "--output-format", "json")
     assert p.returncode == 0 and json.loads(p.stdout)["result"] == "MOCK-TOOL-DONE: ok"
+
+
+# -- 7. --no-session-persistence --------------------------------------------------------------------
+
+def projects_tree(bed) -> set[str]:
+    root = bed.home / ".claude" / "projects"
+    return {str(p.relative_to(root)) for p in root.rglob("*")} if root.exists() else set()
+
+
+def test_no_session_persistence_leaves_what_claude_p_leaves(bed):
+    real = bed.claude_p("-p", "x MOCK:tool=echo_x", "--output-format", "json", "--no-session-persistence")
+    assert real.returncode == 0
+    theirs = projects_tree(bed)
+    assert not any(p.endswith(".jsonl") for p in theirs)
+    p = bed.bridge("-p", "x MOCK:tool=echo_x", "--output-format", "json", "--no-session-persistence")
+    assert p.returncode == 0, p.stderr.decode()
+    assert json.loads(p.stdout)["result"] == "MOCK-TOOL-DONE: x"
+    assert projects_tree(bed) == theirs      # no transcript, nothing else either
+
+
+def test_no_session_persistence_keeps_a_resumed_session_as_it_was(bed):
+    sid = first_session(bed)
+    path = next(t for t in bed.transcripts() if t.stem == sid)
+    before = path.read_bytes()
+    p = bed.bridge("-p", "more", "--output-format", "json", "--resume", sid, "--no-session-persistence")
+    assert p.returncode == 0 and json.loads(p.stdout)["session_id"] == sid
+    assert bed.mock.main_requests()[-1]["nmsg"] > 1          # the history was sent
+    assert path.read_bytes() == before and [t.stem for t in bed.transcripts()] == [sid]

@@ -28,7 +28,7 @@ def test_accepted_bridge_options_are_not_forwarded(version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("argv", [["--include-partial-messages"],
-                                  ["--no-session-persistence"]])
+                                  ])
 def test_other_bridge_options_are_refused_in_one_line(version, argv):
     with pytest.raises(UsageError) as e:
         plan_for(["-p", "x", "--output-format", "stream-json", "--verbose", *argv], version)
