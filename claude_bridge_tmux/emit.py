@@ -25,6 +25,9 @@ class Emitter:
         self.last_result: dict | None = None   # the last result written (see runner.emit_turn)
         self._tool_uses: dict[str, dict] = {}
         self._denied: set[str] = set()
+        self.partial = False                   # --include-partial-messages (stream_event lines)
+        self._open: dict | None = None         # the API response whose events are open (partial)
+        self._last_ts: str | None = None
 
     def _write(self, text: str) -> None:
         if self.broken:
@@ -61,12 +64,74 @@ class Emitter:
                 self._denied.add(a["toolUseID"])
         if self.fmt != "stream-json":
             return
-        for msg in translate.stream_messages(record, session_id=self.session_id, version=self.version,
-                                             tool_uses=self._tool_uses, denied_ids=self._denied):
-            self.line(msg)
+        msgs = translate.stream_messages(record, session_id=self.session_id, version=self.version,
+                                         tool_uses=self._tool_uses, denied_ids=self._denied)
+        if self.partial:
+            self._partial_record(record, msgs)
+        else:
+            for msg in msgs:
+                self.line(msg)
+        ts = record.get("timestamp")
+        if isinstance(ts, str):
+            self._last_ts = ts
+
+    # -- --include-partial-messages ---------------------------------------------------------------
+    def _event(self, event: dict, *, thinking: bool = False, ttft_ms: int | None = None) -> None:
+        mid = self._open["id"] if self._open else None
+        self.line(translate.stream_event(event, session_id=self.session_id, version=self.version,
+                                         api_message_id=mid, thinking=thinking, ttft_ms=ttft_ms))
+
+    def close_message(self) -> None:
+        """End the open response's events (message_delta, message_stop)."""
+        if self._open is None:
+            return
+        for ev in translate.message_end_events(self._open["message"]):
+            self._event(ev)
+        self._open = None
+
+    def _partial_record(self, record: dict, msgs: list[dict]) -> None:
+        message = record.get("message") or {}
+        if record.get("type") != "assistant" or translate.is_synthetic(message) or not msgs:
+            if msgs:
+                self.close_message()
+            for m in msgs:
+                self.line(m)
+            return
+        mid = message.get("id")
+        if self._open is not None and self._open["id"] != mid:
+            self.close_message()
+        if self._open is None:
+            self._open = {"id": mid, "blocks": 0, "message": message}
+            self.line(translate.status_line(session_id=self.session_id, version=self.version))
+            ttft = translate._ms_between(translate._parse_ts(self._last_ts), translate._parse_ts(record.get("timestamp")))
+            self._event(translate.message_start_event(message), thinking=translate._is_newer(self.version, "2.1.329"),
+                        ttft_ms=max(ttft or 0, 0))
+        self._open["message"] = message
+        blocks = [b for b in message.get("content") or () if isinstance(b, dict)]
+        *before, assistant = msgs          # thinking_tokens lines, then the assistant line
+        stops = []
+        for b in blocks:
+            index = self._open["blocks"]
+            self._open["blocks"] += 1
+            thinking = b.get("type") == "thinking"
+            start, deltas = translate.block_events(b, index)
+            self._event(start, thinking=thinking)
+            for m in before:
+                self.line(m)
+            before = []
+            for d in deltas:
+                self._event(d, thinking=thinking and d["delta"]["type"] == "thinking_delta")
+            stops.append({"type": "content_block_stop", "index": index})
+        for m in before:
+            self.line(m)
+        self.line(assistant)
+        for st in stops:
+            self._event(st)
 
     def result(self, result: dict) -> tuple[str, int]:
         """Write the final output for ``result``; return ``(stderr_text, exit_code)`` as ``claude -p``."""
+        if self.partial:
+            self.close_message()
         if self.fmt == "stream-json":
             self.line(result)
             return "", translate.exit_code(result)

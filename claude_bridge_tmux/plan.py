@@ -35,7 +35,7 @@ SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "versio
                             # a screen-reader TUI has no effect on print output but would change the pane
                             "enable-auth-status", "ax-screen-reader",
                             "max-turns", "json-schema", "input-format", "replay-user-messages",
-                            "no-session-persistence",
+                            "no-session-persistence", "include-partial-messages",
                             }
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
@@ -155,6 +155,7 @@ class RunPlan:
     input_format: str = "text"          # "stream-json": user messages on stdin, one turn each (prompt unused)
     replay_user_messages: bool = False  # echo each input message (isReplay) before its turn
     no_session_persistence: bool = False  # remove the run's transcript afterwards (interactive claude refuses the flag)
+    include_partial_messages: bool = False  # stream_event lines synthesised per content block
 
     @property
     def fixed_session_id(self) -> bool:
@@ -224,6 +225,9 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
     verbose = bool(_opt(parsed, "verbose"))
     if fmt == "stream-json" and not verbose:
         raise UsageError("Error: When using --print, --output-format=stream-json requires --verbose")
+    partial = bool(_opt(parsed, "include-partial-messages"))
+    if partial and fmt != "stream-json":
+        raise UsageError("Error: --include-partial-messages requires --print and --output-format=stream-json.")
     input_format = _opt(parsed, "input-format") or "text"
     if input_format == "stream-json" and fmt != "stream-json":
         raise UsageError("Error: --input-format=stream-json requires output-format=stream-json.")
@@ -320,7 +324,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         session_args=session_args, resume=resume_id, continue_session=continue_session,
         fork=fork and bool(resume_id or continue_session), max_turns=max_turns, json_schema=json_schema,
         input_format=input_format, replay_user_messages=replay,
-        no_session_persistence=bool(_opt(parsed, "no-session-persistence")),
+        no_session_persistence=bool(_opt(parsed, "no-session-persistence")), include_partial_messages=partial,
     )
 
 

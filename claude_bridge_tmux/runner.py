@@ -215,6 +215,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     """
     plan = prep.plan
     prompt = plan.prompt if prompt is None else prompt
+    emitter.partial = plan.include_partial_messages
     if replay is not None:
         emitter.init(init_message(plan, session.info, probe))
         emitter.line(dict(replay, session_id=session.info.session_id or emitter.session_id))

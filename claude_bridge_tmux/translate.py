@@ -433,6 +433,79 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
     return []
 
 
+# =========================================================================== partial messages
+#
+# --include-partial-messages: `-p` forwards the raw SSE events of every API response. The transcript
+# holds one record per finished content block, so the bridge synthesises the events around each
+# record: ``message_start`` (before a response's first block, after a ``system/status``
+# ``requesting`` line), ``content_block_start``, ONE delta with the block's whole content
+# (``text_delta`` / ``thinking_delta`` + ``signature_delta`` / ``input_json_delta``), the
+# ``assistant`` line, ``content_block_stop``; ``message_delta`` (final stop_reason and usage) and
+# ``message_stop`` once the response's last block is known (next record, or the turn's end).
+
+
+def stream_event(event: Mapping[str, Any], *, session_id: str, version: str | None, api_message_id: str | None,
+                 thinking: bool = False, ttft_ms: int | None = None, new_uuid: Callable[[], str] | None = None) -> dict:
+    """One ``stream_event`` line (2.1.329 adds ``thinking_display`` on thinking events and
+    message_start, and ``api_message_id``)."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    line: dict[str, Any] = {"type": "stream_event", "event": dict(event), "session_id": session_id,
+                            "parent_tool_use_id": None, "uuid": mk()}
+    if ttft_ms is not None:
+        line["ttft_ms"] = ttft_ms
+    if _is_newer(version, "2.1.329"):
+        if thinking:
+            line["thinking_display"] = "updates"
+        if api_message_id:
+            line["api_message_id"] = api_message_id
+    return line
+
+
+def status_line(*, session_id: str, version: str | None, new_uuid: Callable[[], str] | None = None) -> dict:
+    """``{"type":"system","subtype":"status","status":"requesting"}`` printed before each API request."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    if _is_newer(version, "2.1.329"):
+        return {"type": "system", "subtype": "status", "status": "requesting", "session_id": session_id, "uuid": mk()}
+    return {"type": "system", "subtype": "status", "status": "requesting", "uuid": mk(), "session_id": session_id}
+
+
+def message_start_event(message: Mapping[str, Any]) -> dict:
+    return {"type": "message_start", "message": {
+        "id": message.get("id"), "type": "message", "role": "assistant", "model": message.get("model"),
+        "content": [], "stop_reason": None, "stop_sequence": None, "usage": _start_usage(message.get("usage"))}}
+
+
+def block_events(block: Mapping[str, Any], index: int) -> tuple[dict, list[dict]]:
+    """(``content_block_start``, [deltas]) for one finished content block."""
+    t = block.get("type")
+    if t == "text":
+        start = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": block.get("text", "")}]
+    elif t == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")}]
+        if block.get("signature"):
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif t in ("tool_use", "server_tool_use") or str(t).endswith("tool_use"):
+        start = {"type": t, "id": block.get("id"), "name": block.get("name"), "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": dumps(block.get("input", {}))}]
+    else:
+        start = dict(block)
+        deltas = []
+    return ({"type": "content_block_start", "index": index, "content_block": start},
+            [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas])
+
+
+def message_end_events(message: Mapping[str, Any]) -> list[dict]:
+    """``message_delta`` (final stop_reason / usage) and ``message_stop`` of a finished response."""
+    u = message.get("usage") or {}
+    usage = {k: u.get(k, 0) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+                                      "output_tokens")}
+    return [{"type": "message_delta", "delta": {"stop_reason": message.get("stop_reason"),
+                                                "stop_sequence": message.get("stop_sequence")}, "usage": usage},
+            {"type": "message_stop"}]
+
+
 def local_command_message(text: str, *, session_id: str, version: str | None = None,
                           new_uuid: Callable[[], str] | None = None) -> dict | None:
     """The synthetic ``assistant`` line `-p` prints in stream-json for a local slash command's answer

@@ -27,7 +27,7 @@ def test_accepted_bridge_options_are_not_forwarded(version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("argv", [["--include-partial-messages"],
+@pytest.mark.parametrize("argv", [["--permission-prompt-tool", "mcp__x__y"],
                                   ])
 def test_other_bridge_options_are_refused_in_one_line(version, argv):
     with pytest.raises(UsageError) as e:
