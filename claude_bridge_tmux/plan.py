@@ -35,7 +35,7 @@ SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "versio
                             # a screen-reader TUI has no effect on print output but would change the pane
                             "enable-auth-status", "ax-screen-reader",
                             "max-turns", "json-schema", "input-format", "replay-user-messages",
-                            "no-session-persistence", "include-partial-messages",
+                            "no-session-persistence", "include-partial-messages", "max-budget-usd",
                             }
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
@@ -151,6 +151,7 @@ class RunPlan:
     continue_session: bool = False      # --continue (the session is known from the SessionStart hook)
     fork: bool = False                  # --fork-session: a new session id (``session_id``) for the copy
     max_turns: float | None = None      # stop when request max_turns+1 would start (error_max_turns)
+    max_budget_usd: float | None = None  # stop once the run's cost reaches it (error_max_budget_usd)
     json_schema: object = None          # --json-schema, parsed (structured output; see structured.py)
     input_format: str = "text"          # "stream-json": user messages on stdin, one turn each (prompt unused)
     replay_user_messages: bool = False  # echo each input message (isReplay) before its turn
@@ -323,6 +324,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
         session_args=session_args, resume=resume_id, continue_session=continue_session,
         fork=fork and bool(resume_id or continue_session), max_turns=max_turns, json_schema=json_schema,
+        max_budget_usd=_positive_number(_opt(parsed, "max-budget-usd")),
         input_format=input_format, replay_user_messages=replay,
         no_session_persistence=bool(_opt(parsed, "no-session-persistence")), include_partial_messages=partial,
     )

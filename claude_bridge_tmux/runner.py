@@ -139,7 +139,8 @@ def deny_permission_requests(plan: RunPlan) -> bool:
 
 def session_options(plan: RunPlan) -> dict:
     """The ClaudeSession keyword arguments a plan needs beyond the common ones."""
-    return {"session_args": plan.session_args or None, "gate_tools": plan.max_turns is not None}
+    return {"session_args": plan.session_args or None,
+            "gate_tools": plan.max_turns is not None or plan.max_budget_usd is not None}
 
 
 def needs_own_pane(plan: RunPlan) -> bool:
@@ -166,12 +167,13 @@ def requests_in(records) -> list[str]:
     return ids
 
 
-def turn_gate(plan: RunPlan):
-    """The PostToolUse gate of a run with --max-turns: stop after the tools of response N (the next
-    request would be N+1 > max-turns), as ``claude -p`` does; None when the run has no limit."""
-    if plan.max_turns is None:
+def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, previous: dict | None = None):
+    """The PostToolUse gate of a run with --max-turns / --max-budget-usd: stop after the tools of
+    response N (the next request would be N+1 > max-turns), or of the response that brought the
+    cost to the budget; None when the run has no limit."""
+    if plan.max_turns is None and plan.max_budget_usd is None:
         return None
-    limit = plan.max_turns
+    limit = plan.max_turns if plan.max_turns is not None else float("inf")
 
     def gate(records: list[dict], tool_use_id: str) -> bool | None:
         ids: list[str] = []
@@ -188,7 +190,14 @@ def turn_gate(plan: RunPlan):
                     owner = mid
         if owner is None:
             return None
-        return ids.index(owner) + 1 + 1 > limit
+        if ids.index(owner) + 1 + 1 > limit:
+            return True
+        if plan.max_budget_usd is not None:
+            upto = [r for r in records if r.get("type") != "assistant"
+                    or (r.get("message") or {}).get("id") in ids[:ids.index(owner) + 1]]
+            key = model_key() if callable(model_key) else model_key
+            return translate.total_cost(upto, version=version, model_key=key, previous=previous) >= plan.max_budget_usd
+        return False
     return gate
 
 
@@ -224,7 +233,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         emitter.session_id = info.session_id or emitter.session_id
         emitter.init(init_message(plan, info, probe))
 
-    gate = turn_gate(plan)
+    gate = turn_gate(plan, version=prep.version, model_key=lambda: session.info.model, previous=previous)
     to_model = unknown_command_to_model(prep.version)
 
     def run(prompt: str, was_submitted: bool):
@@ -277,6 +286,13 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             [], duration_ms=outcome.wall_ms, duration_api_ms=0, result=outcome.local_text,
             local_command=True, command_name=prompt[1:].split(None, 1)[0] if prompt[1:] else None,
             previous=previous, **common)
+    elif plan.max_budget_usd is not None and translate.total_cost(
+            records, version=prep.version, model_key=session.info.model, previous=previous) >= plan.max_budget_usd:
+        # checked after every response, as claude -p (a text answer that crosses the budget is an error too)
+        result = translate.result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
+            subtype="error_max_budget_usd", errors=[translate.budget_error(plan.max_budget_usd)],
+            num_turns=len(requests_in(records)), previous=previous, **timing, **common)
     elif turns[-1].gate_stopped and plan.max_turns is not None:
         result = translate.result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False, subtype="error_max_turns",

@@ -1020,6 +1020,24 @@ _DEFAULT_TERMINAL = {"success": "completed", "structured": "completed", "api_err
                      "error_max_turns": "max_turns"}
 
 
+def total_cost(records: Sequence[Mapping[str, Any]], *, version: str | None = None, model_key: str | None = None,
+               previous: Mapping[str, Any] | None = None) -> float:
+    """``total_cost_usd`` of the responses in ``records`` (plus ``previous``'s), as result_message
+    computes it (for --max-budget-usd)."""
+    if version is None:
+        version = next((v for v in map(_record_version, records) if v), None)
+    shp = _shapes.load(version)
+    _mu, total = model_usage(responses(records), model_key=model_key, previous=previous,
+                             prices=_pricing.load_table(version),
+                             key_rule=str(shp.rules.get("model_usage_key", "requested")))
+    return float(total)
+
+
+def budget_error(max_budget_usd: float) -> str:
+    """The ``errors[0]`` text of an ``error_max_budget_usd`` result."""
+    return f"Reached maximum budget (${js_number(max_budget_usd)})"
+
+
 def max_turns_error(max_turns: int | float) -> str:
     """The ``errors[0]`` text of an ``error_max_turns`` result (the number as JavaScript prints it)."""
     return f"Reached maximum number of turns ({js_number(max_turns)})"

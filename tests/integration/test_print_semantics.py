@@ -219,3 +219,32 @@ def test_no_session_persistence_keeps_a_resumed_session_as_it_was(bed):
     assert p.returncode == 0 and json.loads(p.stdout)["session_id"] == sid
     assert bed.mock.main_requests()[-1]["nmsg"] > 1          # the history was sent
     assert path.read_bytes() == before and [t.stem for t in bed.transcripts()] == [sid]
+
+
+# -- 3. --max-budget-usd ----------------------------------------------------------------------------
+
+BUDGET_FIELDS = ("type", "subtype", "is_error", "num_turns", "stop_reason", "errors", "terminal_reason")
+
+
+def test_max_budget_like_claude_p(bed):
+    cases = [("p plain", "0.0000001"), ("ok MOCK:tool=echo_x", "5")]
+    if version_of(bed) >= "2.1.329":
+        # 2.1.197 -p also counts its racy session-title request, which moves the point it stops at
+        cases.append(("t MOCK:toolloop", "0.0006"))
+    for prompt, budget in cases:
+        args = ("-p", prompt, "--max-budget-usd", budget, "--output-format", "json")
+        real = bed.claude_p(*args)
+        n_real = len(bed.mock.main_requests())
+        bed.mock.clear()
+        p = bed.bridge(*args)
+        assert (p.returncode, p.stderr) == (real.returncode, real.stderr)
+        a, b = json.loads(p.stdout), json.loads(real.stdout)
+        assert list(a) == list(b)
+        assert {k: a.get(k) for k in BUDGET_FIELDS} == {k: b.get(k) for k in BUDGET_FIELDS}, prompt
+        assert len(bed.mock.main_requests()) == n_real
+        bed.mock.clear()
+    p = bed.bridge("-p", "x", "--max-budget-usd", "0.0000001")
+    assert (p.returncode, p.stdout) == (1, b"Error: Exceeded USD budget (1e-7)")
+    p = bed.bridge("-p", "y MOCK:toolloop", "--max-budget-usd", "0.0006", "--output-format", "json")
+    assert p.returncode == 1 and json.loads(p.stdout)["subtype"] == "error_max_budget_usd"
+    assert len(bed.mock.main_requests()) <= 3       # the tool loop was stopped
