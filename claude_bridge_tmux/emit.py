@@ -26,6 +26,9 @@ class Emitter:
         self._tool_uses: dict[str, dict] = {}
         self._denied: set[str] = set()
         self.partial = False                   # --include-partial-messages (stream_event lines)
+        self.collect = False                   # json + --verbose: every message, printed as one array
+        self.hook_events = False               # --include-hook-events
+        self._collected: list[dict] = []
         self._open: dict | None = None         # the API response whose events are open (partial)
         self._last_ts: str | None = None
 
@@ -39,9 +42,11 @@ class Emitter:
             self.broken = True
 
     def line(self, obj: dict) -> None:
-        """One stream-json line (only in stream-json mode)."""
+        """One stream-json line (only in stream-json mode; collected for json + --verbose)."""
         if self.fmt == "stream-json":
             self._write(translate.dumps(obj) + "\n")
+        elif self.collect:
+            self._collected.append(obj)
 
     def init(self, message: dict) -> None:
         """The ``system/init`` line; sent once."""
@@ -62,10 +67,12 @@ class Emitter:
             a = record.get("attachment") or {}
             if a.get("type") == "hook_permission_decision" and a.get("decision") == "deny" and a.get("toolUseID"):
                 self._denied.add(a["toolUseID"])
-        if self.fmt != "stream-json":
+        if self.fmt != "stream-json" and not self.collect:
             return
         msgs = translate.stream_messages(record, session_id=self.session_id, version=self.version,
                                          tool_uses=self._tool_uses, denied_ids=self._denied)
+        if self.hook_events:
+            msgs = translate.hook_event_lines(record, session_id=self.session_id) + msgs
         if self.partial:
             self._partial_record(record, msgs)
         else:
@@ -134,6 +141,11 @@ class Emitter:
             self.close_message()
         if self.fmt == "stream-json":
             self.line(result)
+            return "", translate.exit_code(result)
+        if self.fmt == "json" and self.collect:
+            # `-p --output-format json --verbose`: the whole message list as one JSON array
+            self._write(translate.dumps([*self._collected, result]) + "\n")
+            self._collected = []
             return "", translate.exit_code(result)
         if self.fmt == "json":
             self._write(translate.json_output(result))

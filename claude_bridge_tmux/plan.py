@@ -36,7 +36,14 @@ SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "versio
                             "enable-auth-status", "ax-screen-reader",
                             "max-turns", "json-schema", "input-format", "replay-user-messages",
                             "no-session-persistence", "include-partial-messages", "max-budget-usd",
+                            "include-hook-events",
                             }
+# Bridge-handled options that cannot work through a pane: why (one line, after the option's name).
+REFUSED_WHY = {
+    "permission-prompt-tool": "permission prompts are answered by the bridge's PermissionRequest hook "
+                              "(denied as in claude -p's default mode); use --permission-mode or --allowedTools",
+    "permission-prompts": "permission prompts are answered by the bridge's PermissionRequest hook",
+}
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
 # Tools only the interactive CLI offers the model (AskUserQuestion opens a blocking dialog; the plan-mode
@@ -157,6 +164,12 @@ class RunPlan:
     replay_user_messages: bool = False  # echo each input message (isReplay) before its turn
     no_session_persistence: bool = False  # remove the run's transcript afterwards (interactive claude refuses the flag)
     include_partial_messages: bool = False  # stream_event lines synthesised per content block
+    include_hook_events: bool = False   # system/hook_started + hook_response for the caller's hooks
+
+    @property
+    def prints_messages(self) -> bool:
+        """stream-json, or json with --verbose (an array of every message): system/init is printed."""
+        return self.output_format == "stream-json" or (self.output_format == "json" and self.verbose)
 
     @property
     def fixed_session_id(self) -> bool:
@@ -198,7 +211,8 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         spec = table.get(key)
         handling = spec.handling if spec else "forward"
         if handling == "refuse" or (handling == "bridge" and key not in SUPPORTED_BRIDGE_OPTIONS):
-            raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge (it cannot be run through an interactive pane yet)")
+            why = REFUSED_WHY.get(key, "it cannot be run through an interactive pane yet")
+            raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge ({why})")
 
     # claude's order (verified on 2.1.197 and 2.1.329): session id, session combination, root + bypass,
     # --resume's value, stream-json, prompt, then the resumed session must exist.
@@ -327,6 +341,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
         max_budget_usd=_positive_number(_opt(parsed, "max-budget-usd")),
         input_format=input_format, replay_user_messages=replay,
         no_session_persistence=bool(_opt(parsed, "no-session-persistence")), include_partial_messages=partial,
+        include_hook_events=bool(_opt(parsed, "include-hook-events")),
     )
 
 

@@ -225,6 +225,8 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     plan = prep.plan
     prompt = plan.prompt if prompt is None else prompt
     emitter.partial = plan.include_partial_messages
+    emitter.collect = plan.output_format == "json" and plan.verbose
+    emitter.hook_events = plan.include_hook_events
     if replay is not None:
         emitter.init(init_message(plan, session.info, probe))
         emitter.line(dict(replay, session_id=session.info.session_id or emitter.session_id))
@@ -454,7 +456,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                                     **session_options(plan))
             deadline = time.monotonic() + plan.timeout
             probe = None
-            if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
+            if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
                 probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
             if plan.input_format == "stream-json":
                 session.start()

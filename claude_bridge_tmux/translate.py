@@ -506,6 +506,33 @@ def message_end_events(message: Mapping[str, Any]) -> list[dict]:
             {"type": "message_stop"}]
 
 
+_HOOK_OUTCOMES = {"hook_success": "success", "hook_non_blocking_error": "error", "hook_blocking_error": "error",
+                  "hook_error_during_execution": "error", "hook_cancelled": "cancelled"}
+
+
+def hook_event_lines(record: Mapping[str, Any], *, session_id: str,
+                     new_uuid: Callable[[], str] | None = None) -> list[dict]:
+    """--include-hook-events: ``system/hook_started`` + ``system/hook_response`` for a hook-result
+    attachment of the transcript (the caller's own hooks; the bridge's are left out)."""
+    a = record.get("attachment") if record.get("type") == "attachment" else None
+    if not isinstance(a, Mapping) or a.get("type") not in _HOOK_OUTCOMES:
+        return []
+    command = str(a.get("command") or "")
+    if ".$$" in command and "/hooks/" in command:
+        return []                       # one of the bridge's own hooks
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    hook_id = mk()
+    name, event = a.get("hookName") or a.get("hookEvent"), a.get("hookEvent")
+    stdout, stderr = a.get("stdout") or "", a.get("stderr") or ""
+    return [
+        {"type": "system", "subtype": "hook_started", "hook_id": hook_id, "hook_name": name, "hook_event": event,
+         "uuid": mk(), "session_id": session_id},
+        {"type": "system", "subtype": "hook_response", "hook_id": hook_id, "hook_name": name, "hook_event": event,
+         "output": stdout + stderr, "stdout": stdout, "stderr": stderr, "exit_code": a.get("exitCode", 0),
+         "outcome": _HOOK_OUTCOMES[a["type"]], "uuid": mk(), "session_id": session_id},
+    ]
+
+
 def local_command_message(text: str, *, session_id: str, version: str | None = None,
                           new_uuid: Callable[[], str] | None = None) -> dict | None:
     """The synthetic ``assistant`` line `-p` prints in stream-json for a local slash command's answer
@@ -685,6 +712,9 @@ def model_usage(
             key = _pricing.strip_1m(str(m.get("model") or model_key or "unknown"))
         else:
             key = model_key or m.get("model") or "unknown"
+            served = m.get("model")
+            if model_key and isinstance(served, str) and served and not _same_model(model_key, served):
+                key = served      # another model answered (--fallback-model): its own entry, as -p
         price = prices.lookup(key)
         cost = _pricing.usage_cost(price, u, prices)
         e = mu.get(key)
@@ -718,6 +748,13 @@ def model_usage(
         e["costBasis"] = prices.cost_basis(key)
         total += cost
     return mu, total
+
+
+def _same_model(requested: str, served: str) -> bool:
+    """Whether a response's model is the requested one (``claude-opus-4-8[1m]`` vs ``claude-opus-4-8``,
+    an alias vs its dated id)."""
+    a, b = _pricing.strip_1m(requested), _pricing.strip_1m(served)
+    return a == b or a.startswith(b) or b.startswith(a) or "-" not in a
 
 
 def last_assistant(records: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -272,7 +272,7 @@ class Daemon:
         plan = prep.plan
         deadline = time.monotonic() + plan.timeout
         probe = None
-        if plan.output_format == "stream-json" and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
+        if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
             probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
         out = _ConnOut(conn)
         if self.needs_dedicated_pane(prep, argv):

@@ -248,3 +248,49 @@ def test_max_budget_like_claude_p(bed):
     p = bed.bridge("-p", "y MOCK:toolloop", "--max-budget-usd", "0.0006", "--output-format", "json")
     assert p.returncode == 1 and json.loads(p.stdout)["subtype"] == "error_max_budget_usd"
     assert len(bed.mock.main_requests()) <= 3       # the tool loop was stopped
+
+
+# -- 8. --verbose with json, --fallback-model, --include-hook-events, --permission-prompt-tool --------
+
+def test_json_verbose_prints_every_message_as_one_array(bed):
+    args = ("-p", "v MOCK:tool=echo_x", "--output-format", "json", "--verbose")
+    real, p = bed.claude_p(*args), bed.bridge(*args)
+    assert (p.returncode, p.stderr) == (real.returncode, real.stderr) == (0, b"")
+    assert p.stdout.startswith(b"[{") and p.stdout.endswith(b"}]\n") and p.stdout.count(b"\n") == 1
+    ours, theirs = json.loads(p.stdout), json.loads(real.stdout)
+    assert [(m["type"], m.get("subtype")) for m in ours] == [(m["type"], m.get("subtype")) for m in theirs]
+    assert list(ours[-1]) == list(theirs[-1])        # the json-shaped result
+    assert list(ours[0]) == list(theirs[0])          # the real system/init
+
+
+def test_fallback_model_is_used_as_by_claude_p(bed):
+    env = dict(bed.env, CLAUDE_CODE_MAX_RETRIES="4")
+    args = ["-p", "fb MOCK:err=529 MOCK:errtimes=3", "--fallback-model", "claude-haiku-4-5", "--output-format", "json"]
+    p = bed.bridge(*args, env=env)
+    assert p.returncode == 0, p.stderr.decode()
+    res = json.loads(p.stdout)
+    assert res["result"] == "MOCK-REPLY to: fb MOCK:err=529 MOCK:errtimes=3"
+    assert [r["model"] for r in bed.mock.main_requests()][-1] == "claude-haiku-4-5"
+    assert "claude-haiku-4-5" in res["modelUsage"]     # the answering model's own entry, as -p
+
+
+def test_include_hook_events_reports_the_callers_hooks(bed):
+    settings = json.dumps({"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": "echo ups-out"}]}],
+                                     "Stop": [{"hooks": [{"type": "command", "command": "echo stop-out"}]}]}})
+    args = ("-p", "hi", "--output-format", "stream-json", "--verbose", "--settings", settings, "--include-hook-events")
+    real, p = bed.claude_p(*args), bed.bridge(*args)
+    assert p.returncode == real.returncode == 0, p.stderr.decode()
+    hooks = lambda out: [(m["subtype"], m["hook_name"], m.get("stdout"), list(m)) for m in stream_lines(out)  # noqa: E731
+                         if m.get("subtype", "").startswith("hook_")]
+    assert hooks(p.stdout) == hooks(real.stdout)     # the bridge's own hooks never show
+    p = bed.bridge("-p", "hi", "--output-format", "stream-json", "--verbose", "--settings", settings)
+    assert not [m for m in stream_lines(p.stdout) if m.get("subtype", "").startswith("hook_")]
+
+
+def test_permission_prompt_tool_is_refused_with_a_reason(bed):
+    p = bed.bridge("-p", "x", "--permission-prompt-tool", "mcp__perm__ask")
+    assert (p.returncode, p.stdout) == (1, b"")
+    assert p.stderr.decode() == ("claude-bridge: --permission-prompt-tool is not supported by claude-bridge "
+                                 "(permission prompts are answered by the bridge's PermissionRequest hook (denied "
+                                 "as in claude -p's default mode); use --permission-mode or --allowedTools)\n")
+    assert bed.mock.main_requests() == []

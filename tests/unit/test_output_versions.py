@@ -304,10 +304,10 @@ class TestResult329:
     def test_same_turn_with_2_1_197_shapes(self):
         prompt, recs, api = turn(V329 / "tool.stream-json" / "interactive.jsonl")
         ours = result_message(recs, session_id="S", duration_ms=None, duration_api_ms=None, uuid="U",
-                              model_key="claude-opus-4-8[1m]", prompt=prompt, version="2.1.197", fmt="json")
+                              model_key="claude-opus-5-5[1m]", prompt=prompt, version="2.1.197", fmt="json")
         assert list(ours)[:2] == ["type", "subtype"] and "subagent_stats" not in ours
-        assert list(ours["modelUsage"]) == ["claude-opus-4-8[1m]"]
-        assert "thinkingTokens" not in ours["modelUsage"]["claude-opus-4-8[1m]"]
+        assert list(ours["modelUsage"]) == ["claude-opus-5-5[1m]"]
+        assert "thinkingTokens" not in ours["modelUsage"]["claude-opus-5-5[1m]"]
         assert "output_tokens_details" not in ours["usage"]
 
     def test_timings_from_api_request_records(self):
