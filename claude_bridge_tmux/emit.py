@@ -23,6 +23,7 @@ class Emitter:
         self.broken = False
         self.init_sent = False
         self.last_result: dict | None = None   # the last result written (see runner.emit_turn)
+        self.results = 0                       # results written so far (result_index of the next)
         self._tool_uses: dict[str, dict] = {}
         self._denied: set[str] = set()
         self.partial = False                   # --include-partial-messages (stream_event lines)
@@ -139,6 +140,7 @@ class Emitter:
         """Write the final output for ``result``; return ``(stderr_text, exit_code)`` as ``claude -p``."""
         if self.partial:
             self.close_message()
+        self.results += 1
         if self.fmt == "stream-json":
             self.line(result)
             return "", translate.exit_code(result)

@@ -66,10 +66,12 @@ def cache_key(claude_bin: str, version: str, args: list[str], env: dict[str, str
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_probe(claude_bin: str, args: list[str], env: dict[str, str], cwd: str) -> dict | None:
-    """Run ``claude ARGS -p /cost --output-format stream-json --verbose --no-session-persistence``;
+def run_probe(claude_bin: str, args: list[str], env: dict[str, str], cwd: str,
+              fmt: str = "stream-json") -> dict | None:
+    """Run ``claude ARGS -p /cost --output-format FMT --verbose --no-session-persistence`` (FMT
+    ``stream-json``, or ``json``: the init of ``json --verbose``'s array, whose capabilities differ);
     return its ``system/init`` object, or None when the CLI printed none."""
-    argv = [claude_bin, *args, "-p", PROBE_PROMPT, "--output-format", "stream-json", "--verbose",
+    argv = [claude_bin, *args, "-p", PROBE_PROMPT, "--output-format", fmt, "--verbose",
             "--no-session-persistence"]
     try:
         proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
@@ -81,18 +83,21 @@ def run_probe(claude_bin: str, args: list[str], env: dict[str, str], cwd: str) -
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(obj, dict) and obj.get("type") == "system" and obj.get("subtype") == "init":
-            return obj
+        for o in (obj if isinstance(obj, list) else [obj]):
+            if isinstance(o, dict) and o.get("type") == "system" and o.get("subtype") == "init":
+                return o
     return None
 
 
 class InitProbe:
     """Starts learning the init line in the background; ``result(timeout)`` waits for it (or None)."""
 
-    def __init__(self, claude_bin: str, version: str, args: list[str], env: dict[str, str], cwd: str):
+    def __init__(self, claude_bin: str, version: str, args: list[str], env: dict[str, str], cwd: str,
+                 fmt: str = "stream-json"):
         self._result: dict | None = None
         self._done = threading.Event()
-        self._key = cache_key(claude_bin, version, args, env, cwd)
+        self._fmt = fmt
+        self._key = cache_key(claude_bin, version, [*args, f"<{fmt}>"], env, cwd)
         cached = self._load()
         if cached is not None:
             self._result = cached
@@ -116,7 +121,7 @@ class InitProbe:
 
     def _run(self, claude_bin, args, env, cwd) -> None:
         try:
-            self._result = run_probe(claude_bin, args, env, cwd)
+            self._result = run_probe(claude_bin, args, env, cwd, self._fmt)
             if self._result is not None:
                 p = self._cache_path()
                 p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

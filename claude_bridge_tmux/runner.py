@@ -132,6 +132,17 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
     return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version)
 
 
+def new_init_probe(prep: Prepared) -> InitProbe:
+    """Learn ``system/init`` as ``claude -p`` with this call's options would print it (--json-schema adds
+    the StructuredOutput tool to its tool list; json --verbose reports other capabilities)."""
+    plan = prep.plan
+    args = list(plan.claude_args)
+    if plan.json_schema is not None:
+        args += ["--json-schema", translate.dumps(plan.json_schema)]
+    return InitProbe(prep.claude_bin, prep.version, args, plan.env, plan.cwd,
+                     fmt="json" if plan.output_format == "json" else "stream-json")
+
+
 def deny_permission_requests(plan: RunPlan) -> bool:
     """Modes in which `claude -p` auto-denies what would need approval (reference §2.7)."""
     return plan.permission_mode in ("default", "plan")
@@ -275,7 +286,8 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     emitter.session_id = session.info.session_id or plan.session_id
     emitter.init(init_message(plan, session.info, probe))
     common = dict(session_id=session.info.session_id or plan.session_id, uuid=str(uuidlib.uuid4()),
-                  model_key=session.info.model, version=prep.version, fmt=plan.output_format)
+                  model_key=session.info.model, version=prep.version, fmt=plan.output_format,
+                  result_index=emitter.results)
     records = [r for t in turns for r in t.records]
     api_requests = [r for t in turns for r in t.api_requests]
     timing = dict(prompt=outcome.prompt_record, api_requests=api_requests)
@@ -457,7 +469,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             deadline = time.monotonic() + plan.timeout
             probe = None
             if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
-                probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
+                probe = new_init_probe(prep)
             if plan.input_format == "stream-json":
                 session.start()
                 return run_stream_input(prep, session, emitter, stdin or sys.stdin.buffer, probe=probe, err=err)

@@ -947,6 +947,7 @@ def result_message(
     previous: Mapping[str, Any] | None = None,
     local_command: bool = False,
     command_name: str | None = None,
+    result_index: int | None = None,
     prompt: Mapping[str, Any] | None = None,
     prices: _pricing.PriceTable | None = None,
     version: str | None = None,
@@ -1041,6 +1042,8 @@ def result_message(
         "model_usage_since_last_result": mu_turn,
         "local_command": command_name if (local_command and command_name) else M,
     }
+    if result_index is not None:
+        computed["result_index"] = result_index     # n-th result of the process (stream-json input)
     if terminal_reason is None or local_command:
         computed["terminal_reason"] = M
     elif terminal_reason is not _AUTO:

@@ -24,12 +24,11 @@ from pathlib import Path
 
 from .. import paths
 from ..emit import Emitter
-from ..initprobe import InitProbe
 from ..pane import PaneError, TmuxServer
 from ..plan import UsageError
 from ..preseed import PreseedError, SeedRequest, preseed
-from ..runner import (Prepared, deny_permission_requests, emit_turn, needs_own_pane, prepare, report_error,
-                      session_options)
+from ..runner import (Prepared, deny_permission_requests, emit_turn, needs_own_pane, new_init_probe, prepare,
+                      report_error, session_options)
 from ..session import ClaudeSession, TurnError
 from . import protocol
 from .panes import LaunchConfig, PanePool
@@ -273,7 +272,7 @@ class Daemon:
         deadline = time.monotonic() + plan.timeout
         probe = None
         if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
-            probe = InitProbe(prep.claude_bin, prep.version, plan.claude_args, plan.env, cwd)
+            probe = new_init_probe(prep)
         out = _ConnOut(conn)
         if self.needs_dedicated_pane(prep, argv):
             return self._run_dedicated(conn, prep, deadline, probe, out)

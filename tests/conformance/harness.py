@@ -35,6 +35,9 @@ REPORT = HERE / "REPORT.md"
 # --------------------------------------------------------------------------- scenarios
 
 UNICODE_PROMPT = "MOCK:echo ünïcödé ✓ 🚀👍🏽 שלום مرحبا \"dq\" 'sq' `bt` $HOME \\ tab\there\nsecond line ☃"
+SCHEMA = json.dumps({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+STREAM_INPUT = "".join(json.dumps({"type": "user", "message": {"role": "user", "content": c}}) + "\n"
+                       for c in ("first input", [{"type": "text", "text": "second input MOCK:tool=echo_2"}]))
 LONG_PROMPT = "MOCK:echo\n" + "\n".join(f"line {i:05d}: ünïcödé ✓ lorem ipsum dolor sit amet" for i in range(400))
 
 
@@ -50,6 +53,9 @@ class Scenario:
     note: str = ""
     # parallel tool calls finish in either order (in claude -p too): compare results order-free
     unordered_tools: bool = False
+    # --include-partial-messages: compare with consecutive deltas of one block merged (the bridge's
+    # grain is one delta per content block, -p's one per SSE chunk)
+    merge_deltas: bool = False
 
 
 def _fmt(fmt: str) -> tuple[str, ...]:
@@ -73,6 +79,22 @@ SCENARIOS: list[Scenario] = [
     *_scen("long_prompt", LONG_PROMPT, fmts=("json",)),
     Scenario("stdin.json", ("-p", *_fmt("json")), stdin="from stdin ✓\n", fmt="json"),
     Scenario("stdin_and_arg.text", ("-p", "the argument"), stdin="and stdin\n", fmt="text"),
+    # -p semantics and print-only options the bridge emulates (README: "Print-mode semantics")
+    *_scen("slash_unknown", "/nosuchcmd arg"),
+    *_scen("slash_clear", "/clear", fmts=("json", "stream-json")),
+    *_scen("bang", "!echo bang", fmts=("json",)),
+    Scenario("max_turns.text", ("-p", "loop MOCK:toolloop", "--max-turns", "1"), fmt="text"),
+    *[Scenario(f"max_turns.{f}", ("-p", "loop MOCK:toolloop", "--max-turns", "2", *_fmt(f)), fmt=f)
+      for f in ("json", "stream-json")],
+    Scenario("budget.json", ("-p", "plain", "--max-budget-usd", "0.0000001", *_fmt("json")), fmt="json"),
+    *[Scenario(f"json_schema.{f}", ("-p", "answer MOCK:structured", "--json-schema", SCHEMA, *_fmt(f)), fmt=f)
+      for f in ("json", "stream-json")],
+    Scenario("stream_input.stream-json", ("-p", "--input-format", "stream-json", "--replay-user-messages",
+                                          *_fmt("stream-json")), stdin=STREAM_INPUT, fmt="stream-json"),
+    Scenario("partial.stream-json", ("-p", "partial MOCK:tool=echo_p", "--include-partial-messages",
+                                     *_fmt("stream-json")), fmt="stream-json", merge_deltas=True),
+    Scenario("json_verbose.json", ("-p", "verbose json", "--output-format", "json", "--verbose"), fmt="json"),
+    Scenario("no_persistence.json", ("-p", "nothing kept", "--no-session-persistence", *_fmt("json")), fmt="json"),
     Scenario("usage.unknown_flag", ("-p", "x", "--frobnicate"), fmt="usage"),
     Scenario("usage.stream_no_verbose", ("-p", "x", "--output-format", "stream-json"), fmt="usage"),
     Scenario("usage.empty_prompt", ("-p", ""), fmt="usage"),
@@ -301,6 +323,25 @@ def _unorder(obj: Any, order: dict[str, int] | None = None) -> Any:
     return obj
 
 
+_DELTA_TEXT = ("text", "thinking", "partial_json")
+
+
+def merge_deltas(lines: list[dict]) -> list[dict]:
+    """Consecutive ``content_block_delta`` events of one block and delta type merged into one."""
+    out: list[dict] = []
+    for m in lines:
+        ev = m.get("event") if m.get("type") == "stream_event" else None
+        prev = out[-1].get("event") if out and out[-1].get("type") == "stream_event" else None
+        if ev and prev and ev.get("type") == prev.get("type") == "content_block_delta" \
+                and ev.get("index") == prev.get("index") and ev["delta"].get("type") == prev["delta"].get("type"):
+            for k in _DELTA_TEXT:
+                if k in ev["delta"]:
+                    prev["delta"][k] = prev["delta"].get(k, "") + ev["delta"][k]
+            continue
+        out.append(json.loads(json.dumps(m)))
+    return out
+
+
 def diff_outputs(s: Scenario, claude: RunOutput, bridge: RunOutput) -> dict[str, tuple[Any, Any]]:
     """Differing field paths -> (claude value, bridge value), both normalised."""
     if s.unordered_tools:
@@ -333,6 +374,8 @@ def diff_outputs(s: Scenario, claude: RunOutput, bridge: RunOutput) -> dict[str,
     if lc is None or lb is None:
         out["stdout"] = (claude.stdout, bridge.stdout)
         return out
+    if s.merge_deltas:
+        lc, lb = merge_deltas(lc), merge_deltas(lb)
     lc, lb = nc.value(lc), nb.value(lb)
     labc, labb = label_lines(lc), label_lines(lb)
     if labc != labb:
@@ -356,11 +399,14 @@ def load_allowlist(path: Path = ALLOWLIST) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"reasons": [], "expected": {}}
 
 
-def reason_entry(allow: dict, version: str, fieldpath: str) -> dict | None:
-    """The first ``reasons`` entry whose ``pattern`` (regex, full match) and ``versions``
-    (default: all) cover ``fieldpath``."""
+def reason_entry(allow: dict, version: str, fieldpath: str, scenario: str | None = None) -> dict | None:
+    """The first ``reasons`` entry whose ``pattern`` (regex, full match), ``versions`` (default: all)
+    and ``scenarios`` (regex on the scenario name, default: all; checked when ``scenario`` is given)
+    cover ``fieldpath``."""
     for r in allow.get("reasons", []):
         if version not in r.get("versions", [version]):
+            continue
+        if scenario is not None and r.get("scenarios") and not re.match(r["scenarios"], scenario):
             continue
         if re.fullmatch(r["pattern"], fieldpath):
             return r
@@ -410,7 +456,7 @@ def write_report(comps: list[Comparison], allow: dict, path: Path = REPORT) -> s
         for c in cs:
             want = set(exp.get(c.scenario.name, []))
             for f, (a, b) in sorted(c.diffs.items()):
-                r = reason_entry(allow, v, f)
+                r = reason_entry(allow, v, f, c.scenario.name)
                 tag = r.get("id", "?") if r else "**no reason**"
                 if f not in want:
                     tag = "**UNEXPECTED** " + tag
