@@ -183,3 +183,21 @@ def test_daemon_stopped_while_a_client_waits(pool):
     assert proc.returncode == 1
     assert b"pool daemon went away" in err
     assert_no_leftovers(pool)
+
+
+def test_emulated_options_through_the_pool(pool):
+    """--json-schema re-prompts on a pooled pane; --resume/--max-turns get a pane of their own; every
+    answer is the call's own."""
+    bed = pool
+    env = dict(bed.env, CLAUDE_BRIDGE_POOL="require")
+    schema = json.dumps({"type": "object", "properties": {"resp": {"type": "string"}}, "required": ["resp"]})
+    p = bed.bridge("-p", 'pooled MOCK:structured={"resp":5}', "--json-schema", schema, "--output-format", "json", env=env)
+    assert p.returncode == 0, p.stderr.decode()
+    first = json.loads(p.stdout)
+    assert first["structured_output"] == {"resp": "mock"}
+    p = bed.bridge("-p", "again", "--resume", first["session_id"], "--output-format", "json", env=env)
+    assert p.returncode == 0, p.stderr.decode()
+    assert json.loads(p.stdout)["session_id"] == first["session_id"]
+    assert json.loads(p.stdout)["result"] == "MOCK-REPLY to: again"
+    p = bed.bridge("-p", "loop MOCK:toolloop", "--max-turns", "1", env=env)
+    assert (p.returncode, p.stdout) == (1, b"Error: Reached max turns (1)")
