@@ -62,6 +62,8 @@ def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# stdout a local command shows only in the terminal (claude -p's result leaves it out)
+_TERMINAL_HINT = re.compile(r"^Compacted\b.*\(ctrl\+o to see full summary\)$", re.S)
 _STDOUT = re.compile(r"<local-command-(stdout|stderr)>(.*?)</local-command-\1>", re.S)
 
 
@@ -116,7 +118,7 @@ def _local_command_text(records: list[dict]) -> str:
         if not isinstance(c, str):
             continue
         for m in _STDOUT.finditer(c):
-            out = m.group(2)
+            out = "" if _TERMINAL_HINT.match(m.group(2).strip()) else m.group(2)
     if out is None:
         info = [r.get("content") for r in records if r.get("subtype") == "informational"]
         out = info[0] if info and isinstance(info[0], str) else ""

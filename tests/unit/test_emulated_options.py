@@ -132,3 +132,9 @@ def test_stream_input_calls_skip_the_pool():
     assert streams_input(["-p", "--input-format=stream-json"])
     assert not streams_input(["-p", "--input-format", "text"])
     assert not streams_input(["-p", "--", "--input-format", "stream-json"])
+
+
+def test_compact_terminal_hint_is_not_the_result():
+    hint = {"type": "user", "timestamp": TS,
+            "message": {"content": "<local-command-stdout>Compacted (ctrl+o to see full summary)</local-command-stdout>"}}
+    assert _local_command_text([hint]) == ""        # claude -p /compact answers ""
