@@ -465,10 +465,25 @@ class ClaudeSession:
         """Submit ``prompt`` by bracketed paste, then Enter once the paste has landed. Raises TurnError."""
         assert self.pane is not None
         self.wait_ready(min(deadline, time.monotonic() + READY_TIMEOUT))
+        guard = prompt.startswith("!")
+        if guard:
+            # "!" as the first character of an empty input box switches to bash mode (the command
+            # would run locally); claude -p sends it to the model. So: type "x", move before it,
+            # paste (the input is not empty: no mode switch), then delete the "x" after the paste.
+            self.pane.send_keys("x", literal=True)
+            self._wait_screen(lambda rows: any(screenmod.READY_RE.match(r) and r[2:].strip() == "x" for r in rows), 2.0)
+            self.pane.send_keys("Left")
+            time.sleep(0.02)
         self.pane.paste(prompt)
         # The paste is shown as "[Pasted text #N ...]" or the text itself; Enter must come after it.
         self._wait_screen(lambda rows: any("[Pasted text" in r for r in rows)
-                          or any(screenmod.READY_RE.match(r) and r[2:].strip() for r in rows), 5.0)
+                          or any(screenmod.READY_RE.match(r) and r[2:].strip() and r[2:].strip() != "x"
+                                 for r in rows), 5.0)
+        if guard:
+            time.sleep(0.02)
+            self.pane.send_keys("DC")
+            self._wait_screen(lambda rows: not any(r.rstrip().endswith("x") and screenmod.READY_RE.match(r)
+                                                   for r in rows), 1.0)
         time.sleep(0.02)
         self.pane.send_keys("Enter")
 

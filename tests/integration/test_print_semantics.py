@@ -100,6 +100,16 @@ def test_bang_prompt_reaches_the_model_literally(bed):
     assert not (bed.cwd / "bang-marker").exists()
 
 
+@pytest.mark.parametrize("prompt", ["!touch bang-marker", "!touch bang-marker\nsecond line x"])
+def test_pasted_bang_prompt_reaches_the_model_literally(bed, prompt):
+    """Pasted (pool panes, --mcp-config, stream-json input, huge prompts), "!" would switch the input box
+    to bash mode and run the command locally; the bridge keeps it text."""
+    p = bed.bridge("-p", prompt, "--output-format", "json", env=dict(bed.env, CLAUDE_BRIDGE_SUBMIT="paste"))
+    res = result_json(p)
+    assert res["num_turns"] == 1 and [r["prompt"] for r in bed.mock.main_requests()] == [prompt]
+    assert not (bed.cwd / "bang-marker").exists()
+
+
 # -- 9. sessions ------------------------------------------------------------------------------------
 
 def first_session(bed, prompt="same prompt") -> str:
