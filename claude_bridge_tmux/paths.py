@@ -54,9 +54,9 @@ def state_dir(env: dict[str, str] | None = None) -> Path:
     return ensure_private_dir(Path(base) / "claude-bridge")
 
 
-def new_run_dir(kind: str = "run") -> Path:
+def new_run_dir(kind: str = "run", env: dict[str, str] | None = None) -> Path:
     """A fresh 0700 directory for one run (or one pane) inside the runtime dir: ``<kind>-<pid>-<rand>``."""
-    base = runtime_dir()
+    base = runtime_dir(env)
     return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=base))
 
 

@@ -71,3 +71,12 @@ def is_ready(lines: list[str]) -> bool:
     rows = bottom(lines, 8)
     has_prompt = any(READY_RE.match(r) for r in rows)
     return has_prompt and find_dialog(lines) is None
+
+
+def input_text(lines: list[str]) -> str | None:
+    """Text in claude's input box (the ``❯`` row right below a horizontal rule), or None when no
+    input box is shown.  History rows also start with ``❯`` but are not below a rule."""
+    for i in range(len(lines) - 1, 0, -1):
+        if READY_RE.match(lines[i]) and lines[i - 1].lstrip().startswith("─"):
+            return lines[i][1:].strip(" \u00a0")
+    return None

@@ -44,6 +44,7 @@ GATE_UNKNOWN_TOOL = 1.5   # s after which a gated tool not in the turn (a subage
 PERMISSION_GRACE = 20.0   # s a permission dialog may stay up while the bridge's deny hook answers it
 IDLE_CHECK = 0.25         # s between pane checks while nothing happens
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
+ENTER_RETRY_AFTER = 1.0   # s without UserPromptSubmit before checking whether Enter was lost
 
 
 def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
@@ -224,7 +225,7 @@ class ClaudeSession:
         self.caller_settings = settings
         self.deny_permission_requests = deny_permission_requests
         self.log = log or (lambda msg: None)
-        self.run_dir = new_run_dir("pane")
+        self.run_dir = new_run_dir("pane", env if env.get("CLAUDE_BRIDGE_RUNTIME_DIR") else None)
         self.spool = hookmod.HookSpool(self.run_dir / "hooks")
         self._own_server = server is None
         self.server = server or TmuxServer(self.run_dir)
@@ -516,8 +517,11 @@ class ClaudeSession:
         started = time.monotonic()
         wall_start = time.time()
         self.last_submit_at = started
+        enter_at: float | None = None
+        enter_retries = 0
         if not submitted:
             self.paste_prompt(prompt, deadline)
+            enter_at = time.monotonic()
             self.log("prompt pasted and submitted")
         match_text = prompt
         slash = prompt.startswith("/")
@@ -542,6 +546,14 @@ class ClaudeSession:
         gate_stopped = False
         local_text: str | None = None
         while True:
+            if enter_at is not None and tree.prompt_uuid is None and time.monotonic() - enter_at > ENTER_RETRY_AFTER:
+                # An Enter sent right after a paste can be swallowed (seen on 2.1.197): when claude has
+                # not taken the prompt and it still sits in the input box, press Enter again.
+                enter_at = time.monotonic()
+                if enter_retries < 3 and screenmod.input_text(self.screen()):
+                    enter_retries += 1
+                    self.log(f"prompt still in the input box: Enter again ({enter_retries})")
+                    self.pane.send_keys("Enter")
             self._wake.wait(IDLE_CHECK)
             self._wake.clear()
             progressed = False
@@ -549,6 +561,7 @@ class ClaudeSession:
                 progressed = True
                 if ev.event == "UserPromptSubmit" and prompt_id is None:
                     prompt_id = ev.payload.get("prompt_id")
+                    enter_at = None
                     prompt_submitted = True
                 elif ev.event in ("Stop", "StopFailure"):
                     stop_payload = ev.payload
