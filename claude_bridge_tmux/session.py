@@ -126,6 +126,14 @@ def _local_command_text(records: list[dict]) -> str:
     return _ANSI.sub("", out).strip("\n")
 
 
+def _same_prompt(hooked, submitted: str) -> bool:
+    """Whether a UserPromptSubmit hook's ``prompt`` is the text this turn submitted (a hook without
+    one counts; the CLI may trim surrounding whitespace)."""
+    if not isinstance(hooked, str):
+        return True
+    return hooked == submitted or hooked.strip() == submitted.strip()
+
+
 def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
     sizes: dict[Path, int] = {}
     try:
@@ -559,11 +567,21 @@ class ClaudeSession:
             progressed = False
             for ev in self._drain_hooks():
                 progressed = True
+                # Hooks of an earlier turn of this pane may still be in the spool (drained late under
+                # load): one written before this turn began counts only if it names this turn's prompt.
+                stale = ev.mtime < wall_start - 0.05
                 if ev.event == "UserPromptSubmit" and prompt_id is None:
-                    prompt_id = ev.payload.get("prompt_id")
-                    enter_at = None
-                    prompt_submitted = True
+                    if not stale or _same_prompt(ev.payload.get("prompt"), match_text):
+                        prompt_id = ev.payload.get("prompt_id")
+                        enter_at = None
+                        prompt_submitted = True
+                    else:
+                        self.log("ignored a UserPromptSubmit hook of another prompt")
                 elif ev.event in ("Stop", "StopFailure"):
+                    pid = ev.payload.get("prompt_id")
+                    if stale or (pid and prompt_id and pid != prompt_id):
+                        self.log(f"ignored a {ev.event} hook of another prompt")
+                        continue
                     stop_payload = ev.payload
                     stop_failure = ev.event == "StopFailure"
                     stop_at = time.monotonic()
@@ -616,6 +634,9 @@ class ClaudeSession:
             if tree.prompt_uuid is not None and tree.complete():
                 self.log("turn complete (turn_duration)")
                 break
+            if stop_payload is not None and stop_payload.get("prompt_id") and prompt_id \
+                    and stop_payload["prompt_id"] != prompt_id:
+                stop_payload, stop_at = None, None      # (arrived before this turn's prompt id was known)
             if stop_at is not None and now - stop_at > STOP_GRACE and tree.prompt_uuid is not None:
                 self.log("turn ended on the Stop hook without turn_duration")
                 break

@@ -138,3 +138,9 @@ def test_compact_terminal_hint_is_not_the_result():
     hint = {"type": "user", "timestamp": TS,
             "message": {"content": "<local-command-stdout>Compacted (ctrl+o to see full summary)</local-command-stdout>"}}
     assert _local_command_text([hint]) == ""        # claude -p /compact answers ""
+
+
+def test_same_prompt_for_user_prompt_submit_hooks():
+    from claude_bridge_tmux.session import _same_prompt
+    assert _same_prompt("hello", "hello") and _same_prompt("hello\n", "hello") and _same_prompt(None, "x")
+    assert not _same_prompt("an earlier prompt", "this prompt")
