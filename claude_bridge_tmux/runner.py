@@ -79,13 +79,18 @@ def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = Non
         if info.model and base(info.model) != base(probed.get("model")):
             probed["model"] = info.model  # the pane really runs another model than -p would report
         return probed
-    return translate.init_message(
+    built = translate.init_message(
         session_id=info.session_id or plan.session_id, cwd=plan.cwd,
         model=info.model or plan.model or "default", permission_mode=plan.permission_mode,
         claude_code_version=plan.cli_version,
         api_key_source="ANTHROPIC_API_KEY" if plan.env.get("ANTHROPIC_API_KEY") else "none",
         uuid=str(uuidlib.uuid4()), home=plan.env.get("HOME"), version=plan.cli_version, fill_from_sample=True,
     )
+    tools = built.get("tools")
+    if plan.json_schema is not None and isinstance(tools, list) and tools and "StructuredOutput" not in tools:
+        # -p lists its StructuredOutput tool (the first tool stays first, the rest sorted)
+        built["tools"] = tools[:1] + sorted([*tools[1:], "StructuredOutput"])
+    return built
 
 
 @dataclass

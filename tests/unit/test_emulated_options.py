@@ -144,3 +144,12 @@ def test_same_prompt_for_user_prompt_submit_hooks():
     from claude_bridge_tmux.session import _same_prompt
     assert _same_prompt("hello", "hello") and _same_prompt("hello\n", "hello") and _same_prompt(None, "x")
     assert not _same_prompt("an earlier prompt", "this prompt")
+
+
+def test_built_init_lists_structured_output_with_a_schema():
+    """When the init probe did not answer in time, the built init still lists -p's StructuredOutput tool."""
+    from claude_bridge_tmux.runner import init_message
+    from claude_bridge_tmux.session import SessionInfo
+    tools = init_message(plan("--json-schema", "{}", version="2.1.197"), SessionInfo(session_id="s", model="m"))["tools"]
+    assert "StructuredOutput" in tools and tools[0] == "Task" and tools[1:] == sorted(tools[1:])
+    assert "StructuredOutput" not in init_message(plan(version="2.1.197"), SessionInfo(session_id="s", model="m"))["tools"]
