@@ -162,7 +162,7 @@ def tmux_sockets(runtime: Path) -> list[Path]:
     return [p for p in runtime.rglob("*") if p.is_socket()] if runtime.exists() else []
 
 
-def assert_no_leftovers(b: Bed, wait: float = 5.0) -> None:
+def assert_no_leftovers(b: Bed, wait: float = 15.0) -> None:
     """No claude process, tmux server or run directory of this bed may outlive a bridge run."""
     deadline = time.monotonic() + wait
     while True:
