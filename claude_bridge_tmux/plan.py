@@ -151,7 +151,6 @@ class RunPlan:
     submit: str
     timeout: float
     debug: bool = False
-    extra: dict = field(default_factory=dict)
     # how the pane's session is chosen: ["--session-id", id] | ["--resume", id, ...] | ["--continue", ...]
     session_args: list[str] = field(default_factory=list)
     resume: str | None = None           # session id being resumed (--resume, or title resolved)

@@ -204,7 +204,6 @@ class SessionInfo:
     transcript_path: str | None = None
     model: str | None = None
     source: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class ClaudeSession:
@@ -245,8 +244,6 @@ class ClaudeSession:
         self._watches: list[DirectoryWatch] = []
         self._watched_dirs: set[Path] = set()
         self._reader: TranscriptReader | None = None
-        self._tree_records: dict[str, dict] = {}
-        self._pending_hooks: list[hookmod.HookEvent] = []
         self.last_submit_at: float | None = None   # monotonic: prompt handed to claude (last turn)
         self.last_end_at: float | None = None      # monotonic: end of the last turn detected
         self.closed = False
@@ -688,16 +685,8 @@ class ClaudeSession:
                                stop_failure=False, started=started, ended=started + span,
                                local_text=local_text)
         ordered = tree.ordered()
-        prompt_record = self._tree_prompt(all_records, tree.prompt_uuid)
-        return TurnOutcome(records=ordered, prompt_record=prompt_record, end_record=tree.end_record(),
+        return TurnOutcome(records=ordered, prompt_record=tree.prompt, end_record=tree.end_record(),
                            stop_payload=stop_payload, stop_failure=stop_failure,
                            started=started, ended=time.monotonic(),
                            api_requests=[r for r in all_records if r.get("type") == "api-request"],
                            gate_stopped=gate_stopped)
-
-    @staticmethod
-    def _tree_prompt(records: list[dict], uuid: str | None) -> dict | None:
-        for r in records:
-            if r.get("uuid") == uuid:
-                return r
-        return None

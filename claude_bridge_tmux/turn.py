@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import Any, Iterable
+from typing import Iterable
 
 import orjson
 
