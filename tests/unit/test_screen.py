@@ -36,12 +36,6 @@ def test_ready_screens(name):
 
 
 def test_reply_text_mentioning_permissions_is_not_a_dialog():
-    lines = load("04_ready.txt")[:10] + [
-        "● Do you want to proceed? You need permission and allow rules. Running now.",
-        "● Esc to cancel is a phrase in my answer",
-    ]
-    # Both marker strings appear, but inside replies (no option list): still must not be a bare match
-    # of a single phrase; the permission dialog needs its own two markers, which this contains,
-    # so we check the stricter property: a normal ready screen with a reply is ready.
+    # a reply that talks about permissions is no permission dialog (the dialog needs its own markers)
     assert is_ready(load("04_ready.txt"))
     assert find_dialog(load("04_ready.txt")[:10] + ["● I need permission to allow this."]) is None
