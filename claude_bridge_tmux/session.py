@@ -5,9 +5,13 @@ serving many turns) use.  A turn is followed through Claude's own signals:
 
 1. ``UserPromptSubmit`` hook → ``prompt_id`` (the prompt record's ``promptId``);
 2. transcript records, assembled by ``parentUuid`` from the prompt record (``turn.TurnTree``);
-3. the end: ``system/turn_duration`` below the prompt (written after the Stop / StopFailure hooks);
-   if a Stop/StopFailure hook arrived but no turn_duration follows within ``STOP_GRACE`` seconds
-   (e.g. a CLI that stops writing it), the turn ends on the hook.
+3. the end: ``system/turn_duration`` below the prompt (written after the Stop / StopFailure hooks),
+   or sooner: a Stop hook whose ``last_assistant_message`` is already the turn's last record in the
+   file (the CLI's writer is FIFO, so every earlier record of the turn is there too).  The hook can
+   run well before the transcript catches up (seen on a loaded CI box: > 1.5 s), so a hook alone
+   never ends a turn while the file lags: without turn_duration the turn ends on the hook only once
+   the file shows the hook's reply (or API error) and has been quiet ``STOP_GRACE`` s, or after
+   ``STOP_QUIET`` s without any transcript progress (a CLI that writes neither).
 Fallbacks, checked when nothing progresses: the pane died (claude exited), a blocking dialog is on
 screen, or the deadline passed.  Each raises ``TurnError`` with a one-line reason and the pane's
 last lines.
@@ -37,7 +41,8 @@ from .preseed import config_dir
 from .transcript import DirectoryWatch, TranscriptReader, transcript_path
 from .turn import TurnTree, content_text, find_prompt
 
-STOP_GRACE = 1.5          # s to wait for turn_duration after a Stop hook
+STOP_GRACE = 1.5          # s of quiet after a Stop hook whose reply is in the file, without turn_duration
+STOP_QUIET = 15.0         # s without transcript progress after a Stop hook before ending on the hook alone
 LOCAL_SETTLE = 0.6        # s of quiet after a local slash command's records before its turn ends
 PANEL_WAIT = 3.0          # s a slash command may hide the input prompt (a panel) before that is an error
 GATE_UNKNOWN_TOOL = 1.5   # s after which a gated tool not in the turn (a subagent's) is let through
@@ -60,6 +65,16 @@ def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
     text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) and blocks[-1].get("type") == "text" else None
     expected = stop_payload.get("last_assistant_message")
     return bool(text) and isinstance(expected, str) and expected.rstrip().endswith(text.rstrip())
+
+
+def stop_settled(records: list[dict], stop_payload: dict, stop_failure: bool) -> bool:
+    """True when the transcript shows what the Stop / StopFailure hook announced: the final reply
+    (``final_reply_written``) or, for StopFailure, an API error record as the turn's last assistant
+    record. ``records`` are the turn's records in tree order."""
+    if not stop_failure:
+        return final_reply_written(records, stop_payload)
+    last = next((r for r in reversed(records) if r.get("type") == "assistant"), None)
+    return bool(last and last.get("isApiErrorMessage"))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -634,11 +649,21 @@ class ClaudeSession:
             if stop_payload is not None and stop_payload.get("prompt_id") and prompt_id \
                     and stop_payload["prompt_id"] != prompt_id:
                 stop_payload, stop_at = None, None      # (arrived before this turn's prompt id was known)
-            if stop_at is not None and now - stop_at > STOP_GRACE and tree.prompt_uuid is not None:
-                self.log("turn ended on the Stop hook without turn_duration")
-                break
             if progressed:
                 last_progress = now
+            if stop_payload is not None and tree.prompt_uuid is not None:
+                settled = stop_settled(tree.ordered(), stop_payload, stop_failure)
+                if settled and not stop_failure:
+                    self.log("turn complete (Stop hook + final reply in the transcript)")
+                    break
+                quiet = now - max(stop_at or now, last_progress)
+                if settled and quiet > STOP_GRACE:
+                    self.log("turn ended on the StopFailure hook + API error record without turn_duration")
+                    break
+                if quiet > STOP_QUIET:
+                    self.log(f"turn ended on the {'StopFailure' if stop_failure else 'Stop'} hook: "
+                             f"no turn_duration and no transcript progress for {STOP_QUIET:.0f} s")
+                    break
             if slash and not prompt_submitted and tree.prompt_uuid is None:
                 if local_records and now - last_progress >= LOCAL_SETTLE:
                     unknown = _unknown_command(local_records)
