@@ -164,7 +164,7 @@ class Session:
 
         def work():
             try:
-                outcome = self._session.run_turn(prompt, submitted=False,
+                outcome = self._session.run_turn(prompt, submitted=False, fast_end=True,
                                                  deadline=time.monotonic() + self.timeout, on_record=on_record)
                 q.put(translate.result_message(outcome.records, session_id=sid, duration_ms=outcome.wall_ms,
                                                duration_api_ms=None, uuid=str(uuidlib.uuid4()),

@@ -228,12 +228,15 @@ def _synthetic_user_line(text: str, session_id: str) -> dict:
 
 def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
               deadline: float, probe: InitProbe | None, err, cancel=None, prompt: str | None = None,
-              previous: dict | None = None, replay: dict | None = None) -> int:
+              previous: dict | None = None, replay: dict | None = None, fast_end: bool = False) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
 
     ``prompt`` (default: the plan's) is the turn's prompt; ``previous`` the result of the run's
     previous turn (stream-json input: cost, modelUsage and duration_api_ms are cumulative);
     ``replay`` a line written right after ``system/init`` (--replay-user-messages).
+    ``fast_end``: the pane is used again after this call (pool), so the turn may end on the Stop hook
+    once the final reply is in the file (see ``ClaudeSession.run_turn``); not with
+    --include-hook-events, which prints the Stop hooks' own records.
     With --json-schema the turn may be followed by re-prompts in the same pane (see structured.py);
     the result covers them all. The result is left in ``emitter.last_result``. Raises TurnError when
     the turn cannot complete (the caller reports it with ``report_error``).
@@ -257,7 +260,8 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     def run(prompt: str, was_submitted: bool):
         return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=emitter.record,
                                 on_session=on_session, cancel=cancel, gate=gate,
-                                unknown_command_to_model=to_model)
+                                unknown_command_to_model=to_model,
+                                fast_end=fast_end and not plan.include_hook_events)
 
     outcome = run(prompt, submitted)
     turns = [outcome]

@@ -5,13 +5,14 @@ serving many turns) use.  A turn is followed through Claude's own signals:
 
 1. ``UserPromptSubmit`` hook → ``prompt_id`` (the prompt record's ``promptId``);
 2. transcript records, assembled by ``parentUuid`` from the prompt record (``turn.TurnTree``);
-3. the end: ``system/turn_duration`` below the prompt (written after the Stop / StopFailure hooks),
-   or sooner: a Stop hook whose ``last_assistant_message`` is already the turn's last record in the
-   file (the CLI's writer is FIFO, so every earlier record of the turn is there too).  The hook can
-   run well before the transcript catches up (seen on a loaded CI box: > 1.5 s), so a hook alone
-   never ends a turn while the file lags: without turn_duration the turn ends on the hook only once
-   the file shows the hook's reply (or API error) and has been quiet ``STOP_GRACE`` s, or after
-   ``STOP_QUIET`` s without any transcript progress (a CLI that writes neither).
+3. the end: ``system/turn_duration`` below the prompt, written once every Stop / StopFailure hook
+   (the caller's too) has run.  With ``fast_end`` (a pane that lives on: pool, ``api.Session``) the
+   turn ends sooner, on a Stop hook whose ``last_assistant_message`` is already the turn's last
+   record in the file (the CLI's writer is FIFO, so every earlier record of the turn is there too);
+   the pane's next use first waits for that turn_duration (``settle``).  A hook alone never ends a
+   turn: it can run well before the transcript catches up (a loaded CI box: > 1.5 s; the writer
+   flushes every 100 ms).  Only after ``STOP_QUIET`` s with a Stop hook and no transcript progress
+   (a CLI that stopped writing turn_duration) does the turn end on the hook.
 Fallbacks, checked when nothing progresses: the pane died (claude exited), a blocking dialog is on
 screen, or the deadline passed.  Each raises ``TurnError`` with a one-line reason and the pane's
 last lines.
@@ -41,8 +42,8 @@ from .preseed import config_dir
 from .transcript import DirectoryWatch, TranscriptReader, transcript_path
 from .turn import TurnTree, content_text, find_prompt
 
-STOP_GRACE = 1.5          # s of quiet after a Stop hook whose reply is in the file, without turn_duration
-STOP_QUIET = 15.0         # s without transcript progress after a Stop hook before ending on the hook alone
+STOP_QUIET = 30.0         # s without transcript progress after a Stop hook before ending on the hook alone
+SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn
 LOCAL_SETTLE = 0.6        # s of quiet after a local slash command's records before its turn ends
 PANEL_WAIT = 3.0          # s a slash command may hide the input prompt (a panel) before that is an error
 GATE_UNKNOWN_TOOL = 1.5   # s after which a gated tool not in the turn (a subagent's) is let through
@@ -65,16 +66,6 @@ def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
     text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) and blocks[-1].get("type") == "text" else None
     expected = stop_payload.get("last_assistant_message")
     return bool(text) and isinstance(expected, str) and expected.rstrip().endswith(text.rstrip())
-
-
-def stop_settled(records: list[dict], stop_payload: dict, stop_failure: bool) -> bool:
-    """True when the transcript shows what the Stop / StopFailure hook announced: the final reply
-    (``final_reply_written``) or, for StopFailure, an API error record as the turn's last assistant
-    record. ``records`` are the turn's records in tree order."""
-    if not stop_failure:
-        return final_reply_written(records, stop_payload)
-    last = next((r for r in reversed(records) if r.get("type") == "assistant"), None)
-    return bool(last and last.get("isApiErrorMessage"))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -261,6 +252,7 @@ class ClaudeSession:
         self._reader: TranscriptReader | None = None
         self.last_submit_at: float | None = None   # monotonic: prompt handed to claude (last turn)
         self.last_end_at: float | None = None      # monotonic: end of the last turn detected
+        self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
         self.closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -446,10 +438,31 @@ class ClaudeSession:
             self._check_pane()
         self.wait_ready(deadline)
 
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait (up to ``timeout`` s) until the last fast-ended turn's ``turn_duration`` is in the
+        transcript, i.e. claude has run its Stop hooks and finished the turn; True when it has (or
+        no turn was pending). Cheap when nothing is pending. Raises TurnError when claude died."""
+        tree, self._unsettled = self._unsettled, None
+        if tree is None:
+            return True
+        end = time.monotonic() + timeout
+        while True:
+            for rec in self._read_records():
+                tree.add(rec)
+            if tree.complete():
+                return True
+            if time.monotonic() > end:
+                self.log("the previous turn's turn_duration did not come; going on")
+                return False
+            self._wake.wait(IDLE_CHECK)
+            self._wake.clear()
+            self._check_pane()
+
     def clear(self, deadline: float) -> None:
         """Start a fresh conversation in this pane with ``/clear``; wait for SessionStart(source="clear")
         with its new session id and transcript, then for the input prompt. Raises TurnError."""
         assert self.pane is not None
+        self.settle(max(0.0, min(SETTLE_TIMEOUT, deadline - time.monotonic())))
         self.wait_ready(deadline)
         old = self.info.session_id
         self.pane.send_keys("/clear", literal=True)
@@ -514,7 +527,7 @@ class ClaudeSession:
                  on_session: Callable[[SessionInfo], None] | None = None,
                  cancel: threading.Event | None = None,
                  gate: Callable[[list[dict], str], bool | None] | None = None,
-                 unknown_command_to_model: bool = False) -> TurnOutcome:
+                 unknown_command_to_model: bool = False, fast_end: bool = False) -> TurnOutcome:
         """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (launch argument).
 
         ``on_record(record)`` is called once per turn record in tree order as records become
@@ -530,9 +543,13 @@ class ClaudeSession:
         ``gate(turn_records, tool_use_id)`` answers the PostToolUse gate hook of a session started
         with ``gate_tools``: True stops the turn before the next model request, False lets it go on,
         None means "not decidable yet" (asked again as records arrive).
-        Raises TurnError (see module docstring).
+
+        ``fast_end``: end on the Stop hook once its final reply is in the file, before claude has
+        finished the turn (its Stop hooks, turn_duration); only for a pane that is used again (the
+        next ``run_turn`` / ``clear`` waits for that end first).  Raises TurnError (see module docstring).
         """
         assert self.pane is not None
+        self.settle()
         registry.set_state(self, "busy")
         started = time.monotonic()
         wall_start = time.time()
@@ -652,15 +669,11 @@ class ClaudeSession:
             if progressed:
                 last_progress = now
             if stop_payload is not None and tree.prompt_uuid is not None:
-                settled = stop_settled(tree.ordered(), stop_payload, stop_failure)
-                if settled and not stop_failure:
+                if fast_end and not stop_failure and final_reply_written(tree.ordered(), stop_payload):
                     self.log("turn complete (Stop hook + final reply in the transcript)")
+                    self._unsettled = tree
                     break
-                quiet = now - max(stop_at or now, last_progress)
-                if settled and quiet > STOP_GRACE:
-                    self.log("turn ended on the StopFailure hook + API error record without turn_duration")
-                    break
-                if quiet > STOP_QUIET:
+                if now - max(stop_at or now, last_progress) > STOP_QUIET:
                     self.log(f"turn ended on the {'StopFailure' if stop_failure else 'Stop'} hook: "
                              f"no turn_duration and no transcript progress for {STOP_QUIET:.0f} s")
                     break

@@ -294,7 +294,7 @@ class Daemon:
         ok = False
         reason = None
         try:
-            code = emit_turn(prep, session, emitter, submitted=False, deadline=deadline, probe=probe,
+            code = emit_turn(prep, session, emitter, submitted=False, deadline=deadline, probe=probe, fast_end=True,
                              err=conn.err, cancel=conn.closed)
             ok = True
             return code

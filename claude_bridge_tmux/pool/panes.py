@@ -14,6 +14,8 @@ Times are ``time.monotonic()`` seconds; RSS in bytes.
 
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 import threading
 import time
@@ -107,6 +109,7 @@ class PanePool:
         self.warm_targets: dict[str, tuple[LaunchConfig, int]] = {}
         self.draining = False
         self.retired_count = 0
+        self._closers: list[threading.Thread] = []   # background retirements (joined by stop)
 
     # -- starting ----------------------------------------------------------------------------
     def _new_session(self, cfg: LaunchConfig) -> ClaudeSession:
@@ -198,17 +201,24 @@ class PanePool:
             pane.jobs += 1
             pane.last_used = time.monotonic()
         rss = pane.rss()
+        why = None
         if not ok:
-            self.retire(pane, reason or "job failed")
+            why = reason or "job failed"
         elif pane.jobs >= self.max_jobs_per_pane:
-            self.retire(pane, f"served {pane.jobs} jobs")
+            why = f"served {pane.jobs} jobs"
         elif rss is not None and rss > self.rss_limit:
-            self.retire(pane, f"RSS {rss >> 20} MiB over the limit")
+            why = f"RSS {rss >> 20} MiB over the limit"
         elif self.draining:
-            self.retire(pane, "pool draining")
-        else:
+            why = "pool draining"
+        # in the background: the caller gets its exit code now, not after claude's exit / a /clear
+        with self.lock:
+            pane.state = "retiring" if why else "clearing"
+        if why:
+            t = threading.Thread(target=self.retire, args=(pane, why), daemon=True, name=f"retire-{pane.id}")
             with self.lock:
-                pane.state = "clearing"
+                self._closers = [c for c in self._closers if c.is_alive()] + [t]
+            t.start()
+        else:
             threading.Thread(target=self._clear, args=(pane,), daemon=True, name=f"clear-{pane.id}").start()
 
     def _clear(self, pane: WarmPane) -> None:
@@ -232,6 +242,8 @@ class PanePool:
             self.panes.pop(pane.id, None)
             self.retired_count += 1
         self.log(f"pane {pane.id} retired: {reason}")
+        with contextlib.suppress(TurnError):
+            pane.session.settle(5.0)     # a fast-ended last turn: let claude run its Stop hooks first
         pane.session.close(wait_exit=3.0 if pane.lease is not None else 0.0)
         if pane.lease is not None:
             pane.lease.release()
@@ -273,6 +285,10 @@ class PanePool:
             panes = list(self.panes.values())
         for pane in panes:
             self.retire(pane, "pool stopped", replace=False)
+        with self.lock:
+            closers = list(self._closers)
+        for t in closers:     # retirements begun after a job: their claude must be gone too
+            t.join(10.0)
 
     def status(self) -> list[dict]:
         """One dict per pane: id, key, label, state, jobs, age_s, session_id, rss."""

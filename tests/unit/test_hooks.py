@@ -46,6 +46,14 @@ def test_caller_settings_are_kept_and_hooks_appended(tmp_path):
     assert len(caller["hooks"]["Stop"]) == 1, "caller's dict not mutated"
 
 
+def test_pane_animations_are_off_unless_the_caller_chose(tmp_path):
+    merged = merged_settings({}, tmp_path, deny_permission_requests=False)
+    assert merged["prefersReducedMotion"] is True and merged["spinnerTipsEnabled"] is False
+    chosen = merged_settings({"prefersReducedMotion": False, "spinnerTipsEnabled": True}, tmp_path,
+                             deny_permission_requests=False)
+    assert chosen["prefersReducedMotion"] is False and chosen["spinnerTipsEnabled"] is True
+
+
 def test_load_caller_settings_json_file_and_errors(tmp_path):
     assert load_caller_settings('{"a": 1}', str(tmp_path)) == {"a": 1}
     (tmp_path / "s.json").write_text('{"b": 2}')
