@@ -232,3 +232,17 @@ def test_result_fields_match_real_claude_p(bed, prompt):
     for k in USAGE_MUST_MATCH:
         assert a["usage"][k] == b["usage"][k], k
     assert a["session_id"] != b["session_id"]
+
+
+def test_callers_slow_stop_hook_finishes_before_the_bridge_returns(bed):
+    """claude -p runs the caller's Stop hooks to their end before it exits; so must a cold bridge run
+    (it waits for turn_duration, written after the hooks, instead of ending on its own Stop hook)."""
+    marks = {who: bed.cwd / f"stop-hook-{who}" for who in ("claude", "bridge")}
+    for who, mark in marks.items():
+        settings = json.dumps({"hooks": {"Stop": [{"hooks": [
+            {"type": "command", "command": f"sleep 3; echo done > {mark}"}]}]}})
+        run = bed.claude_p if who == "claude" else bed.bridge
+        p = run("-p", "hello hooks", "--output-format", "json", "--settings", settings)
+        assert p.returncode == 0, p.stderr.decode()
+        assert json.loads(p.stdout)["result"] == "MOCK-REPLY to: hello hooks"
+        assert mark.read_text() == "done\n", f"{who}: the Stop hook was cut short"
