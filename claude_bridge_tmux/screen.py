@@ -73,6 +73,18 @@ def is_ready(lines: list[str]) -> bool:
     return has_prompt and find_dialog(lines) is None
 
 
+def shell_mode(lines: list[str]) -> bool:
+    """True when claude's input box is in shell mode (a ``!`` that began the input switched it): its
+    row right below a horizontal rule starts with ``!`` instead of ``❯`` (seen on 2.1.197 and 2.1.329;
+    footer "! for shell mode"). Enter would run the text as a local shell command."""
+    for i in range(len(lines) - 1, 0, -1):
+        if READY_RE.match(lines[i]):
+            return False
+        if lines[i].startswith("!") and lines[i - 1].lstrip().startswith("─"):
+            return True
+    return False
+
+
 def input_text(lines: list[str]) -> str | None:
     """Text in claude's input box (the ``❯`` row right below a horizontal rule), or None when no
     input box is shown.  History rows also start with ``❯`` but are not below a rule."""

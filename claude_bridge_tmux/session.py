@@ -74,6 +74,19 @@ _TERMINAL_HINT = re.compile(r"^Compacted\b.*\(ctrl\+o to see full summary\)$", r
 _STDOUT = re.compile(r"<local-command-(stdout|stderr)>(.*?)</local-command-\1>", re.S)
 
 
+def _bang_prompt_shown(rows: list[str], prompt: str) -> bool:
+    """The input box is in normal mode and shows ``prompt`` (which starts with "!"), the guard "x"
+    gone: a one-line prompt shown in full, or a paste placeholder ("[Pasted text #1 +2 lines]")."""
+    shown = screenmod.input_text(rows)
+    if shown is None or screenmod.shell_mode(rows):
+        return False
+    if shown.startswith("[Pasted text"):
+        return shown.endswith("]")
+    if "\n" in prompt or len(prompt) > 200:
+        return shown.startswith("!")          # shown wrapped or elided: only the start is certain
+    return shown == prompt.strip(" \u00a0")
+
+
 def _record_time(rec: dict) -> float | None:
     ts = rec.get("timestamp")
     if not isinstance(ts, str):
@@ -496,30 +509,62 @@ class ClaudeSession:
                 self.pane.send_keys("Escape")
 
     def paste_prompt(self, prompt: str, deadline: float) -> None:
-        """Submit ``prompt`` by bracketed paste, then Enter once the paste has landed. Raises TurnError."""
+        """Submit ``prompt`` by bracketed paste, then Enter once the paste has landed. Raises TurnError.
+
+        A prompt starting with ``!`` is sent as text, as ``claude -p`` does: pasted into an empty input
+        box it would switch the box to shell mode and Enter would run it locally. Enter is only pressed
+        once the screen shows the box in normal mode holding the text; otherwise the box is emptied,
+        the placement tried once more, and then the prompt is refused (TurnError, kind ``submit``).
+        """
         assert self.pane is not None
         self.wait_ready(min(deadline, time.monotonic() + READY_TIMEOUT))
-        guard = prompt.startswith("!")
-        if guard:
-            # "!" as the first character of an empty input box switches to bash mode (the command
-            # would run locally); claude -p sends it to the model. So: type "x", move before it,
-            # paste (the input is not empty: no mode switch), then delete the "x" after the paste.
-            self.pane.send_keys("x", literal=True)
-            self._wait_screen(lambda rows: any(screenmod.READY_RE.match(r) and r[2:].strip() == "x" for r in rows), 2.0)
-            self.pane.send_keys("Left")
-            time.sleep(0.02)
-        self.pane.paste(prompt)
-        # The paste is shown as "[Pasted text #N ...]" or the text itself; Enter must come after it.
-        self._wait_screen(lambda rows: any("[Pasted text" in r for r in rows)
-                          or any(screenmod.READY_RE.match(r) and r[2:].strip() and r[2:].strip() != "x"
-                                 for r in rows), 5.0)
-        if guard:
-            time.sleep(0.02)
-            self.pane.send_keys("DC")
-            self._wait_screen(lambda rows: not any(r.rstrip().endswith("x") and screenmod.READY_RE.match(r)
-                                                   for r in rows), 1.0)
+        if prompt.startswith("!"):
+            for patience in (1.0, 3.0):
+                if self._place_bang_prompt(prompt, patience):
+                    break
+                self.log("the '!' prompt did not land as text: input box emptied, trying again")
+                self._empty_input()
+            else:
+                raise TurnError("could not place the prompt starting with '!' in claude's input box as text "
+                                "(it would have run as a shell command); nothing was submitted",
+                                self.screen(), "submit")
+        else:
+            self.pane.paste(prompt)
+            # The paste is shown as "[Pasted text #N ...]" or the text itself; Enter must come after it.
+            self._wait_screen(lambda rows: any("[Pasted text" in r for r in rows) or bool(screenmod.input_text(rows)),
+                              5.0)
         time.sleep(0.02)
         self.pane.send_keys("Enter")
+
+    def _place_bang_prompt(self, prompt: str, patience: float) -> bool:
+        """Type "x", move before it, paste ``prompt`` (the box is not empty: no shell mode), delete the
+        "x"; True when the screen then shows the box in normal mode with the prompt (``patience``: s
+        to wait for each step to show)."""
+        assert self.pane is not None
+        self.pane.send_keys("x", literal=True)
+        if not self._wait_screen(lambda rows: screenmod.input_text(rows) == "x", patience):
+            return False
+        self.pane.send_keys("Left")
+        time.sleep(0.02)
+        self.pane.paste(prompt)
+        if not self._wait_screen(lambda rows: screenmod.input_text(rows) not in (None, "", "x"), 5 * patience):
+            return False
+        self.pane.send_keys("DC")
+        return self._wait_screen(lambda rows: _bang_prompt_shown(rows, prompt), patience)
+
+    def _empty_input(self) -> None:
+        """Empty claude's input box and leave shell mode (Ctrl-U clears the text, Backspace on an empty
+        shell-mode box returns to normal mode)."""
+        assert self.pane is not None
+        for _ in range(3):
+            rows = screenmod.bottom(self.pane.screen(), 12)
+            if screenmod.input_text(rows) == "":
+                return
+            if screenmod.shell_mode(rows) and rows and any(r.rstrip() == "!" for r in rows):
+                self.pane.send_keys("BSpace")
+            else:
+                self.pane.send_keys("C-u")
+            self._wait_screen(lambda r: screenmod.input_text(r) == "" or screenmod.shell_mode(r), 1.0)
 
     # -- turn ------------------------------------------------------------------------------------
     def run_turn(self, prompt: str, *, submitted: bool, deadline: float,

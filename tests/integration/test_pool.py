@@ -132,6 +132,19 @@ def test_jobs_are_isolated(pool):
     assert second["nmsg"] == first["nmsg"], "the second job starts a fresh conversation"
 
 
+def test_bang_prompts_reach_the_model_as_text(pool):
+    """Pool panes always paste: a prompt starting with "!" must never run as a shell command there
+    (twice on one pane: also after /clear), and the one after it still works."""
+    for prompt in ("!touch bang-one", "!touch bang-two\nsecond line", "plain after bangs"):
+        p = pool.bridge("-p", prompt, "--output-format", "json")
+        assert p.returncode == 0, p.stderr.decode()
+        assert json.loads(p.stdout)["num_turns"] == 1
+    assert [r["prompt"] for r in pool.mock.main_requests()] == [
+        "!touch bang-one", "!touch bang-two\nsecond line", "plain after bangs"]
+    assert not list(pool.cwd.glob("bang-*"))
+    assert status(pool)["jobs_total"] == 3
+
+
 @pytest.mark.parametrize("pool", [["--size", "1", "--max-jobs-per-pane", "2"]], indirect=True)
 def test_recycle_after_k_jobs(pool):
     first_pane = status(pool)["panes"][0]["pane"]
