@@ -39,11 +39,13 @@ from . import screen as screenmod
 from .pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 from .paths import new_run_dir
 from .preseed import config_dir
+from .proc import wait_process_gone
 from .transcript import DirectoryWatch, TranscriptReader, transcript_path
 from .turn import TurnTree, content_text, find_prompt
 
 STOP_QUIET = 30.0         # s without transcript progress after a Stop hook before ending on the hook alone
 SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn
+CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyway)
 LOCAL_SETTLE = 0.6        # s of quiet after a local slash command's records before its turn ends
 PANEL_WAIT = 3.0          # s a slash command may hide the input prompt (a panel) before that is an error
 GATE_UNKNOWN_TOOL = 1.5   # s after which a gated tool not in the turn (a subagent's) is let through
@@ -166,19 +168,6 @@ def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
     return sizes
 
 
-def _wait_process_gone(pid: int, timeout: float) -> None:
-    """Wait until ``pid`` has exited (gone, or a zombie), at most ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                if f.read().rsplit(b")", 1)[-1].split()[0] == b"Z":
-                    return
-        except OSError:
-            return
-        time.sleep(0.02)
-
-
 class TurnError(Exception):
     """A turn could not complete: ``reason`` (one line), ``screen`` (pane's last lines), ``kind``."""
 
@@ -266,6 +255,7 @@ class ClaudeSession:
         self.last_submit_at: float | None = None   # monotonic: prompt handed to claude (last turn)
         self.last_end_at: float | None = None      # monotonic: end of the last turn detected
         self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
+        self._settle_lock = threading.Lock()
         self.closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -329,9 +319,14 @@ class ClaudeSession:
 
         With ``wait_exit`` (seconds), also wait until the claude process has exited: claude rewrites
         ``~/.claude.json`` on its way out, so a caller about to revoke temporary trust must wait.
+        A fast-ended last turn (``run_turn(fast_end=True)``) is first given up to ``CLOSE_SETTLE`` s
+        to finish (its Stop hooks, the caller's included, run to their end).
         """
         if self.closed:
             return
+        if self._unsettled is not None and self.pane is not None:
+            with contextlib.suppress(TurnError, PaneError):
+                self.settle(CLOSE_SETTLE)
         self.closed = True
         for w in self._watches:
             w.close()
@@ -343,7 +338,7 @@ class ClaudeSession:
             self.server.kill()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if pid:
-            _wait_process_gone(pid, wait_exit)
+            wait_process_gone(pid, wait_exit)
 
     def discard_transcripts(self) -> list[Path]:
         """--no-session-persistence: undo what this session wrote under ``projects/`` (call after
@@ -454,22 +449,32 @@ class ClaudeSession:
     def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
         """Wait (up to ``timeout`` s) until the last fast-ended turn's ``turn_duration`` is in the
         transcript, i.e. claude has run its Stop hooks and finished the turn; True when it has (or
-        no turn was pending). Cheap when nothing is pending. Raises TurnError when claude died."""
-        tree, self._unsettled = self._unsettled, None
-        if tree is None:
+        no turn was pending). Cheap when nothing is pending. Safe from several threads (a pool's
+        /clear and a retirement): one reads, the others wait for it. Raises TurnError when claude died."""
+        if self._unsettled is None:
             return True
-        end = time.monotonic() + timeout
-        while True:
-            for rec in self._read_records():
-                tree.add(rec)
-            if tree.complete():
+        if not self._settle_lock.acquire(timeout=max(0.0, timeout)):
+            return False
+        try:
+            tree = self._unsettled
+            if tree is None:
                 return True
-            if time.monotonic() > end:
-                self.log("the previous turn's turn_duration did not come; going on")
-                return False
-            self._wake.wait(IDLE_CHECK)
-            self._wake.clear()
-            self._check_pane()
+            end = time.monotonic() + timeout
+            while True:
+                for rec in self._read_records():
+                    tree.add(rec)
+                if tree.complete():
+                    self._unsettled = None
+                    return True
+                if time.monotonic() > end:
+                    self.log("the previous turn's turn_duration did not come; going on")
+                    self._unsettled = None
+                    return False
+                self._wake.wait(IDLE_CHECK)
+                self._wake.clear()
+                self._check_pane()
+        finally:
+            self._settle_lock.release()
 
     def clear(self, deadline: float) -> None:
         """Start a fresh conversation in this pane with ``/clear``; wait for SessionStart(source="clear")

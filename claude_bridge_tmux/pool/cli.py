@@ -98,10 +98,11 @@ def drain() -> None:
 def stop() -> None:
     """Stop the daemon: every pane and the tmux server are removed."""
     env = dict(os.environ)
-    if client.request(env, {"op": "stop"}) is None:
+    st = client.request(env, {"op": "status"})
+    if st is None or client.request(env, {"op": "stop"}) is None:
         typer.echo("no pool daemon is running")
         raise typer.Exit(0)
-    if not client.wait_gone(env):
+    if not client.wait_gone(env, pid=st.get("pid") if isinstance(st.get("pid"), int) else None):
         typer.echo("claude-bridge: the pool daemon did not stop in time", err=True)
         raise typer.Exit(1)
     typer.echo("pool stopped")

@@ -20,6 +20,7 @@ import sys
 import time
 
 from .. import paths
+from ..proc import wait_process_gone
 from ..stdin import StdinError, read_prompt_stdin
 from . import protocol
 
@@ -144,11 +145,12 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None =
             signal.signal(s, h)
 
 
-def wait_gone(env: dict[str, str], timeout: float = 30.0) -> bool:
-    """Wait until no daemon answers on the socket."""
+def wait_gone(env: dict[str, str], timeout: float = 30.0, pid: int | None = None) -> bool:
+    """Wait until no daemon answers on the socket and, given its ``pid``, that process has exited
+    (it stops answering before it has retired its panes)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if request(env, {"op": "ping"}, timeout=1.0) is None:
-            return True
+            return pid is None or wait_process_gone(pid, max(0.0, end - time.monotonic()))
         time.sleep(0.1)
     return False

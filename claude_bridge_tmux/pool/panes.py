@@ -14,7 +14,6 @@ Times are ``time.monotonic()`` seconds; RSS in bytes.
 
 from __future__ import annotations
 
-import contextlib
 
 import itertools
 import threading
@@ -242,8 +241,6 @@ class PanePool:
             self.panes.pop(pane.id, None)
             self.retired_count += 1
         self.log(f"pane {pane.id} retired: {reason}")
-        with contextlib.suppress(TurnError):
-            pane.session.settle(5.0)     # a fast-ended last turn: let claude run its Stop hooks first
         pane.session.close(wait_exit=3.0 if pane.lease is not None else 0.0)
         if pane.lease is not None:
             pane.lease.release()

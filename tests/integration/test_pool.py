@@ -145,6 +145,20 @@ def test_bang_prompts_reach_the_model_as_text(pool):
     assert status(pool)["jobs_total"] == 3
 
 
+def test_callers_stop_hook_runs_to_its_end_on_a_pool_pane(pool):
+    """A pool turn may end before claude has run its Stop hooks; the pane's next use and its
+    retirement (here: `pool stop` right after the call) wait for them, so a caller's slow Stop hook
+    is never cut short."""
+    mark = pool.cwd / "stop-hook-done"
+    settings = json.dumps({"hooks": {"Stop": [{"hooks": [
+        {"type": "command", "command": f"sleep 2; echo done > {mark}"}]}]}})
+    p = pool.bridge("-p", "hook job", "--output-format", "json", "--settings", settings)
+    assert p.returncode == 0, p.stderr.decode()
+    assert json.loads(p.stdout)["result"] == "MOCK-REPLY to: hook job"
+    assert pool_cmd(pool, "stop").returncode == 0
+    assert mark.read_text() == "done\n"
+
+
 @pytest.mark.parametrize("pool", [["--size", "1", "--max-jobs-per-pane", "2"]], indirect=True)
 def test_recycle_after_k_jobs(pool):
     first_pane = status(pool)["panes"][0]["pane"]
