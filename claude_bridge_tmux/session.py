@@ -561,7 +561,7 @@ class ClaudeSession:
         """Empty claude's input box and leave shell mode (Ctrl-U clears the text, Backspace on an empty
         shell-mode box returns to normal mode)."""
         assert self.pane is not None
-        for _ in range(3):
+        for _ in range(5):
             rows = screenmod.bottom(self.pane.screen(), 12)
             if screenmod.input_text(rows) == "":
                 return
