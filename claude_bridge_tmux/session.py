@@ -565,7 +565,7 @@ class ClaudeSession:
             rows = screenmod.bottom(self.pane.screen(), 12)
             if screenmod.input_text(rows) == "":
                 return
-            if screenmod.shell_mode(rows) and rows and any(r.rstrip() == "!" for r in rows):
+            if screenmod.shell_mode(rows) and any(r.rstrip() == "!" for r in rows):
                 self.pane.send_keys("BSpace")
             else:
                 self.pane.send_keys("C-u")
@@ -618,7 +618,6 @@ class ClaudeSession:
         prompt_submitted = False          # a UserPromptSubmit hook arrived: the model gets a turn
         stop_payload: dict | None = None
         stop_failure = False
-        stop_at: float | None = None
         session_announced = self.info.model is not None and self.info.source is not None
         # a slash command may switch the session (/clear): announce it once the turn shows what it is
         defer_session = slash
@@ -663,7 +662,6 @@ class ClaudeSession:
                         continue
                     stop_payload = ev.payload
                     stop_failure = ev.event == "StopFailure"
-                    stop_at = time.monotonic()
                 elif ev.event == "PostToolUse" and ev.pid is not None:
                     gates[ev.pid] = (str(ev.payload.get("tool_use_id") or ""), time.monotonic())
                 if ev.event == "SessionStart" and not session_announced and on_session and not defer_session:
@@ -715,15 +713,15 @@ class ClaudeSession:
                 break
             if stop_payload is not None and stop_payload.get("prompt_id") and prompt_id \
                     and stop_payload["prompt_id"] != prompt_id:
-                stop_payload, stop_at = None, None      # (arrived before this turn's prompt id was known)
+                stop_payload = None      # (arrived before this turn's prompt id was known)
             if progressed:
                 last_progress = now
             if stop_payload is not None and tree.prompt_uuid is not None:
-                if fast_end and not stop_failure and final_reply_written(tree.ordered(), stop_payload):
+                if fast_end and progressed and not stop_failure and final_reply_written(tree.ordered(), stop_payload):
                     self.log("turn complete (Stop hook + final reply in the transcript)")
                     self._unsettled = tree
                     break
-                if now - max(stop_at or now, last_progress) > STOP_QUIET:
+                if now - last_progress > STOP_QUIET:     # (the Stop hook itself counted as progress)
                     self.log(f"turn ended on the {'StopFailure' if stop_failure else 'Stop'} hook: "
                              f"no turn_duration and no transcript progress for {STOP_QUIET:.0f} s")
                     break
