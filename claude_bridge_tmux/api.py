@@ -40,9 +40,9 @@ import time
 import uuid as uuidlib
 from typing import Any, Iterator
 
-from . import translate
-from .pool import client as poolclient
-from .pool import protocol
+from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.pool import client as poolclient
+from claude_bridge_tmux.pool import protocol
 
 
 class BridgeError(Exception):
@@ -116,9 +116,9 @@ class Session:
 
     def __init__(self, *, cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 600.0,
                  **claude_flags: Any):
-        from .preseed import SeedRequest, preseed
-        from .runner import deny_permission_requests, prepare
-        from .session import ClaudeSession
+        from claude_bridge_tmux.host.preseed import SeedRequest, preseed
+        from claude_bridge_tmux.run.cold import deny_permission_requests, prepare
+        from claude_bridge_tmux.follow.session import ClaudeSession
 
         self.cwd = os.path.abspath(cwd or os.getcwd())
         self.env = dict(os.environ if env is None else env)
@@ -153,7 +153,7 @@ class Session:
         import queue
         import threading
 
-        from .session import TurnError
+        from claude_bridge_tmux.follow.session import TurnError
 
         q: queue.Queue = queue.Queue()
         sid = self.session_id or ""

@@ -11,8 +11,8 @@ import time
 
 import typer
 
-from .. import paths
-from . import client
+from claude_bridge_tmux.host import paths
+from claude_bridge_tmux.pool import client
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage the pool daemon (warm panes).")
 
@@ -28,7 +28,7 @@ def start(size: int = typer.Option(1, "--size", help="warm panes to keep per war
     """Start the pool daemon (warm panes for this cwd and environment)."""
     warm_argvs = [shlex.split(w) for w in warm] if warm else [[]]
     if foreground:
-        from .daemon import run_daemon
+        from claude_bridge_tmux.pool.daemon import run_daemon
         log_path = str(paths.state_dir() / "pool.log")
         raise typer.Exit(run_daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes,
                                     max_jobs_per_pane=max_jobs_per_pane, idle_timeout=idle_timeout,

@@ -19,10 +19,10 @@ import subprocess
 import sys
 import time
 
-from .. import paths
-from ..proc import wait_process_gone
-from ..stdin import StdinError, read_prompt_stdin
-from . import protocol
+from claude_bridge_tmux.host import paths
+from claude_bridge_tmux.host.proc import wait_process_gone
+from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
+from claude_bridge_tmux.pool import protocol
 
 NO_POOL = None
 START_WAIT = 30.0

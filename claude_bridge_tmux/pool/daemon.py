@@ -22,16 +22,15 @@ import time
 import uuid as uuidlib
 from pathlib import Path
 
-from .. import paths
-from ..emit import Emitter
-from ..pane import PaneError, TmuxServer
-from ..plan import UsageError
-from ..preseed import PreseedError, SeedRequest, preseed
-from ..runner import (Prepared, deny_permission_requests, emit_turn, needs_own_pane, new_init_probe, prepare,
-                      report_error, session_options)
-from ..session import ClaudeSession, TurnError
-from . import protocol
-from .panes import LaunchConfig, PanePool
+from claude_bridge_tmux.host import paths
+from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
+from claude_bridge_tmux.invocation.plan import UsageError
+from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, preseed
+from claude_bridge_tmux.run.cold import Prepared, deny_permission_requests, emit_turn, needs_own_pane, new_init_probe, prepare, report_error, session_options
+from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.pool import protocol
+from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
 
 MAINTAIN_EVERY = 2.0
 DEDICATED_OPTIONS = ("--resume", "--continue", "--fork-session", "--from-pr")

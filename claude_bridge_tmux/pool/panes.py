@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..pane import TmuxServer
-from ..preseed import PreseedError, SeedRequest, TrustLease, preseed
-from ..session import ClaudeSession, TurnError
-from .jobqueue import InProcessQueue
-from .key import describe, key_material, pane_key
+from claude_bridge_tmux.tmux.pane import TmuxServer
+from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, TrustLease, preseed
+from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.pool.jobqueue import InProcessQueue
+from claude_bridge_tmux.pool.key import describe, key_material, pane_key
 
 START_TIMEOUT = 60.0
 CLEAR_TIMEOUT = 30.0

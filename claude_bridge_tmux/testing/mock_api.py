@@ -102,7 +102,7 @@ WRAPPER_PREFIXES: tuple[str, ...] = (
 )
 COMPACT_PREFIX = "CRITICAL: Respond with TEXT ONLY"
 STRUCTURED_TOOL = "StructuredOutput"
-# claude-bridge's structured-output instructions (claude_bridge_tmux.structured): schema line and re-prompts
+# claude-bridge's structured-output instructions (claude_bridge_tmux.output.structured): schema line and re-prompts
 TEXT_SCHEMA_MARKER = "JSON Schema: "
 TEXT_SCHEMA_RETRY = "[claude-bridge:json-schema]"
 

@@ -1,4 +1,4 @@
-"""Tests for claude_bridge_tmux.flags: claude's own argv parsing, reproduced.
+"""Tests for claude_bridge_tmux.invocation.flags: claude's own argv parsing, reproduced.
 
 Every expectation below was observed on the real CLI, offline (throw-away HOME, ANTHROPIC_BASE_URL on a
 closed loopback port or a local mock that logs the prompt it receives), on BOTH 2.1.197 and 2.1.329
@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from claude_bridge_tmux.flags import (
-    FlagError, OptionSpec, ParsedArgs, check_supported, join_prompt, js_number, known_versions,
-    load_table, parse, suggest_similar, to_argv,
-)
+from claude_bridge_tmux.invocation.flags import FlagError, OptionSpec, ParsedArgs, check_supported, join_prompt, js_number, known_versions, load_table, parse, suggest_similar, to_argv
 
 VERSIONS = ["2.1.197", "2.1.329"]
 

@@ -5,9 +5,7 @@ import subprocess
 
 import pytest
 
-from claude_bridge_tmux.hooks import (
-    DENY_MESSAGE, HookSpool, SettingsError, load_caller_settings, merged_settings,
-)
+from claude_bridge_tmux.host.hooks import DENY_MESSAGE, HookSpool, SettingsError, load_caller_settings, merged_settings
 
 
 def run_hook(command: str, payload: dict) -> subprocess.CompletedProcess:

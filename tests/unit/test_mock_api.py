@@ -20,12 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux.testing.mock_api import (
-    MockServer,
-    analyze_request,
-    example_from_schema,
-    parse_directives,
-)
+from claude_bridge_tmux.testing.mock_api import MockServer, analyze_request, example_from_schema, parse_directives
 
 REPO = Path(__file__).resolve().parents[2]
 SESSION = "12345678-aaaa-4bbb-8ccc-000000000001"

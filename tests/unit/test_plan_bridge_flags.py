@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from claude_bridge_tmux import flags
-from claude_bridge_tmux.plan import ROOT_BYPASS_MESSAGE, UsageError, build_plan, bypass_refused_as_root
+from claude_bridge_tmux.invocation import flags
+from claude_bridge_tmux.invocation.plan import ROOT_BYPASS_MESSAGE, UsageError, build_plan, bypass_refused_as_root
 
 VERSIONS = ["2.1.197", "2.1.329"]
 
@@ -102,7 +102,7 @@ OTHER = "11111111-2222-4333-8444-555555555555"
 
 
 def session_bed(tmp_path, ids=(), titles=None):
-    from claude_bridge_tmux.transcript import encode_project_dir
+    from claude_bridge_tmux.follow.transcript import encode_project_dir
     home = tmp_path / "home"
     cwd = tmp_path / "work"
     cwd.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,7 @@ import threading
 
 import pytest
 
-from claude_bridge_tmux.preseed import (
-    PreseedError, SeedRequest, global_config_path, is_trusted, merge_seed, preseed,
-)
+from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, global_config_path, is_trusted, merge_seed, preseed
 
 KEY = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from claude_bridge_tmux import gc, registry
+from claude_bridge_tmux.ops import gc, registry
 
 TMUX = shutil.which("tmux")
 

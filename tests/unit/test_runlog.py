@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 
-from claude_bridge_tmux import runlog
+from claude_bridge_tmux.run import runlog
 
 
 class Tty(io.StringIO):

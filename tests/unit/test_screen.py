@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux import screen
-from claude_bridge_tmux.screen import find_dialog, is_ready
+from claude_bridge_tmux.tmux import screen
+from claude_bridge_tmux.tmux.screen import find_dialog, is_ready
 
 SCREENS = Path(__file__).resolve().parent.parent / "data" / "screens"
 
@@ -58,7 +58,7 @@ def test_shell_mode_is_the_bang_row_below_a_rule():
 
 
 def test_a_bang_prompt_is_submitted_only_when_shown_as_text():
-    from claude_bridge_tmux.session import _bang_prompt_shown
+    from claude_bridge_tmux.follow.session import _bang_prompt_shown
 
     assert _bang_prompt_shown(NORMAL_BANG, "!echo hi")
     assert not _bang_prompt_shown(SHELL_BOX, "!echo hi")               # would run locally

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from claude_bridge_tmux.stdin import StdinError, read_prompt_stdin
+from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
 
 
 def test_reads_pipe_to_eof_keeping_trailing_newline():
@@ -19,7 +19,7 @@ def test_reads_pipe_to_eof_keeping_trailing_newline():
 
 
 def test_silent_pipe_warns_after_3s_and_proceeds():
-    code = ("import sys; from claude_bridge_tmux.stdin import read_prompt_stdin;"
+    code = ("import sys; from claude_bridge_tmux.invocation.stdin import read_prompt_stdin;"
             "print(repr(read_prompt_stdin(warn=lambda m: print(m, file=sys.stderr))))")
     p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)

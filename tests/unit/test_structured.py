@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from claude_bridge_tmux import structured
+from claude_bridge_tmux.output import structured
 from claude_bridge_tmux.testing import mock_api
 
 SCHEMA = {"type": "object", "properties": {"resp": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},

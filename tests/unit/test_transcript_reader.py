@@ -2,7 +2,7 @@
 
 import json
 
-from claude_bridge_tmux.transcript import TranscriptReader, encode_project_dir
+from claude_bridge_tmux.follow.transcript import TranscriptReader, encode_project_dir
 
 
 def test_partial_lines_are_kept_until_complete(tmp_path):

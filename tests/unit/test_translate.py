@@ -16,25 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux import pricing
-from claude_bridge_tmux.translate import (
-    count_turns,
-    dumps,
-    estimate_api_ms,
-    exit_code,
-    init_message,
-    js_number,
-    json_output,
-    max_turns_error,
-    permission_denials,
-    responses,
-    result_message,
-    stream_messages,
-    sum_usage,
-    text_output,
-    turn_duration_ms,
-)
-from claude_bridge_tmux.turn import TurnTree, find_prompt, is_prompt_record, parse_line, turn_records
+from claude_bridge_tmux.output import pricing
+from claude_bridge_tmux.output.translate import count_turns, dumps, estimate_api_ms, exit_code, init_message, js_number, json_output, max_turns_error, permission_denials, responses, result_message, stream_messages, sum_usage, text_output, turn_duration_ms
+from claude_bridge_tmux.follow.tree import TurnTree, find_prompt, is_prompt_record, parse_line, turn_records
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PRINT = DATA / "print"
@@ -660,7 +644,7 @@ class TestOutputModes:
 
 class TestPricing:
     def test_data_file_has_provenance(self):
-        raw = json.loads((Path(pricing.__file__).parent / "data" / "pricing-2.1.197.json").read_text())
+        raw = json.loads((Path(pricing.__file__).parents[1] / "data" / "pricing-2.1.197.json").read_text())
         assert raw["source"] == "derived from claude-code 2.1.197 -p output on a mock model, 2026-11-21"
         assert raw["date"] == "2026-11-21"
         t = pricing.load_table()

@@ -9,14 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux.turn import (
-    TurnTree,
-    content_text,
-    find_prompt,
-    is_prompt_record,
-    parse_line,
-    turn_records,
-)
+from claude_bridge_tmux.follow.tree import TurnTree, content_text, find_prompt, is_prompt_record, parse_line, turn_records
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRANSCRIPTS = DATA / "transcripts"

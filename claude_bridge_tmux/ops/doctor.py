@@ -102,7 +102,7 @@ def _tmux_smoke(tmux: str, scratch: Path | None) -> str | None:
 
 
 def check_claude(env: dict[str, str]) -> tuple[Check, str | None, str | None]:
-    from .plan import UsageError, _is_shim, claude_version, find_claude
+    from claude_bridge_tmux.invocation.plan import UsageError, _is_shim, claude_version, find_claude
     explicit = env.get("CLAUDE_BRIDGE_CLAUDE_BIN")
     binary = find_claude(env)
     if binary is None:
@@ -124,7 +124,7 @@ def check_claude(env: dict[str, str]) -> tuple[Check, str | None, str | None]:
 
 
 def check_flags(version: str | None) -> Check:
-    from . import flags as flagmod
+    from claude_bridge_tmux.invocation import flags as flagmod
     known = flagmod.known_versions()
     if version is None:
         return Check("flags", "skip", f"no claude to match (tables for {', '.join(known)})")
@@ -139,7 +139,7 @@ def check_flags(version: str | None) -> Check:
 
 
 def check_config(env: dict[str, str]) -> Check:
-    from .preseed import PreseedError, global_config_path, read_config
+    from claude_bridge_tmux.host.preseed import PreseedError, global_config_path, read_config
     path = global_config_path(env)
     try:
         cfg = read_config(path)
@@ -161,7 +161,7 @@ def check_config(env: dict[str, str]) -> Check:
 
 
 def _settings_files(env: dict[str, str], cwd: str) -> list[Path]:
-    from .preseed import config_dir
+    from claude_bridge_tmux.host.preseed import config_dir
     cfg = config_dir(env)
     files = [cfg / "settings.json", cfg / "settings.local.json",
              Path(cwd) / ".claude" / "settings.json", Path(cwd) / ".claude" / "settings.local.json"]
@@ -174,7 +174,7 @@ def _settings_files(env: dict[str, str], cwd: str) -> list[Path]:
 
 def login_sources(env: dict[str, str], cwd: str) -> list[str]:
     """Where claude could authenticate from (names only; values are never read)."""
-    from .preseed import PreseedError, config_dir, global_config_path, read_config
+    from claude_bridge_tmux.host.preseed import PreseedError, config_dir, global_config_path, read_config
     found = [f"${k}" for k in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN") if env.get(k)]
     found += [f"${k} (cloud provider)" for k in ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX",
                                                   "CLAUDE_CODE_USE_FOUNDRY") if env.get(k) not in (None, "", "0")]
@@ -221,7 +221,7 @@ def check_root(env: dict[str, str], uid: int | None = None) -> Check:
 
 
 def _private_dir_check(name: str, getter, env: dict[str, str], *, sockets: bool) -> tuple[Check, Path | None]:
-    from .paths import UnsafeDirectoryError
+    from claude_bridge_tmux.host.paths import UnsafeDirectoryError
     var = "CLAUDE_BRIDGE_RUNTIME_DIR" if sockets else "CLAUDE_BRIDGE_STATE_DIR"
     try:
         path = getter(env)
@@ -246,8 +246,8 @@ def _private_dir_check(name: str, getter, env: dict[str, str], *, sockets: bool)
 def check_panes(runtime: Path | None) -> Check:
     if runtime is None:
         return Check("panes", "skip", "no runtime directory")
-    from .gc import orphaned_dirs
-    from .registry import live_entries
+    from claude_bridge_tmux.ops.gc import orphaned_dirs
+    from claude_bridge_tmux.ops.registry import live_entries
     live = live_entries(runtime)
     orphans = orphaned_dirs(runtime)
     kinds = {}
@@ -262,8 +262,8 @@ def check_panes(runtime: Path | None) -> Check:
 
 def check_pool(env: dict[str, str]) -> Check:
     try:
-        from . import pool as pool_pkg
-        from .pool import client as pool_client
+        from claude_bridge_tmux import pool as pool_pkg
+        from claude_bridge_tmux.pool import client as pool_client
     except ImportError:
         return Check("pool", "skip", "pool mode is not part of this installation")
     status_fn = getattr(pool_pkg, "status", None) or getattr(pool_client, "status", None)
@@ -291,7 +291,7 @@ def check_pool(env: dict[str, str]) -> Check:
 def run_checks(env: dict[str, str] | None = None, cwd: str | None = None) -> list[Check]:
     env = dict(os.environ if env is None else env)
     cwd = cwd or os.getcwd()
-    from .paths import runtime_dir, state_dir
+    from claude_bridge_tmux.host.paths import runtime_dir, state_dir
     runtime_check, runtime = _private_dir_check("runtime", runtime_dir, env, sockets=True)
     state_check, _ = _private_dir_check("state", state_dir, env, sockets=False)
     claude_check, _binary, version = check_claude(env)

@@ -16,7 +16,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import flags as flagmod
+from claude_bridge_tmux.invocation import flags as flagmod
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 
@@ -287,7 +287,7 @@ def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_e
             continue   # merged with the structured-output instructions below
         claude_args += flagmod.to_argv(key, value, table)
     if json_schema is not None:
-        from . import structured
+        from claude_bridge_tmux.output import structured
         own = _caller_system_append(parsed, cwd)
         if own is None:   # unreadable file: claude reports it
             claude_args += flagmod.to_argv("append-system-prompt-file", _opt(parsed, "append-system-prompt-file"),
@@ -356,7 +356,7 @@ def parse_json_schema(value, cli_version: str):
     if not isinstance(schema, dict):
         raise UsageError("Error: --json-schema must be a JSON object")
     if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
-        from . import structured
+        from claude_bridge_tmux.output import structured
         problem = structured.schema_error(schema)
         if problem:
             raise UsageError(f"Error: --json-schema is not a valid JSON Schema: {problem}")
@@ -418,8 +418,8 @@ RESUME_USAGE = ("Error: --resume requires a valid session ID or session title wh
 
 def project_dirs(env: dict[str, str], cwd: str) -> tuple[Path, Path]:
     """(the projects directory of claude's config dir, the cwd's project directory in it)."""
-    from .preseed import config_dir
-    from .transcript import encode_project_dir
+    from claude_bridge_tmux.host.preseed import config_dir
+    from claude_bridge_tmux.follow.transcript import encode_project_dir
     root = config_dir(env) / "projects"
     return root, root / encode_project_dir(cwd)
 

@@ -1,4 +1,4 @@
-"""Pane trampoline: ``python -m claude_bridge_tmux.launch SPEC`` replaces itself with claude.
+"""Pane trampoline: ``python -m claude_bridge_tmux.tmux.launch SPEC`` replaces itself with claude.
 
 The pane's command line names only a private spec file, never the prompt, the environment or a
 credential (tmux command lines are visible in ``ps``; send-keys/new-session are capped near 16 KB).
@@ -17,7 +17,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m claude_bridge_tmux.launch SPEC", file=sys.stderr)
+        print("usage: python -m claude_bridge_tmux.tmux.launch SPEC", file=sys.stderr)
         return 126
     path = argv[1]
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from .paths import state_dir, write_private
+from claude_bridge_tmux.host.paths import state_dir, write_private
 
 CACHE_TTL = 600.0
 PROBE_TIMEOUT = 30.0

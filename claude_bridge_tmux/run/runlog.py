@@ -211,7 +211,7 @@ class RunObserver:
         if keep <= 0:
             return None
         try:
-            from .paths import state_dir
+            from claude_bridge_tmux.host.paths import state_dir
             logs = state_dir(self.env) / LOG_DIR
             logs.mkdir(mode=0o700, exist_ok=True)
             name = (f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(self.started))}-{os.getpid()}-"
@@ -256,7 +256,7 @@ def observed(run: Callable[..., int], argv: list[str], *, env: dict[str, str] | 
     obs = RunObserver(argv, env, stderr=stderr or sys.stderr)
     t0 = time.perf_counter()
     try:
-        from .gc import collect
+        from claude_bridge_tmux.ops.gc import collect
         report = collect(env)
         obs.event(f"gc: {(time.perf_counter() - t0) * 1000:.2f} ms, "
                   + ("nothing to collect" if report.empty else

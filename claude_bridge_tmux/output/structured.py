@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any
 
-from . import translate
+from claude_bridge_tmux.output import translate
 
 RETRY_PREFIX = "[claude-bridge:json-schema]"
 SCHEMA_MARKER = "JSON Schema: "

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
-from . import versioned
+from claude_bridge_tmux import versions as versioned
 
 DEFAULT_VERSION = "2.1.197"
 MODEL_MAPS = ("modelUsage", "model_usage_since_last_result")

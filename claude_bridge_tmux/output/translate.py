@@ -27,8 +27,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str  # C speedup, non-ASCII kept
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import pricing as _pricing
-from . import shapes as _shapes
+from claude_bridge_tmux.output import pricing as _pricing
+from claude_bridge_tmux.output import shapes as _shapes
 
 SYNTHETIC_MODEL = "<synthetic>"
 NUDGE_PREFIX = "[structured-output-enforce]"

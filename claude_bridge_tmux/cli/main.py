@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__
+from claude_bridge_tmux import __version__
 
 SUBCOMMANDS = {"demo", "version", "pool"}
 SUBCOMMANDS |= {"doctor", "ps", "attach", "gc", "logs", "shim"}  # operability commands (commands.py)
@@ -19,7 +19,7 @@ SUBCOMMANDS |= {"doctor", "ps", "attach", "gc", "logs", "shim"}  # operability c
 
 def version_line(env: dict[str, str] | None = None) -> str:
     """``<ours> (claude-bridge; claude <version> at <path>)`` — the drop-in ``--version`` output."""
-    from .plan import claude_version, find_claude
+    from claude_bridge_tmux.invocation.plan import claude_version, find_claude
 
     env = dict(os.environ if env is None else env)
     binary = find_claude(env)
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     via_shim = bool(os.environ.get("CLAUDE_BRIDGE_VIA_SHIM"))
     if via_shim:
-        from .shim import dispatch
+        from claude_bridge_tmux.cli.shim import dispatch
         dispatch(argv)  # execs the real claude unless argv is a print-mode call
     if argv and argv[0] in SUBCOMMANDS and not via_shim:
         import typer
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:  # typer >= 0.29 vendors click
             from typer._click.exceptions import ClickException
 
-        from .commands import app
+        from claude_bridge_tmux.cli.commands import app
         try:
             rv = app(args=argv, prog_name="claude-bridge", standalone_mode=False)
             if isinstance(rv, int):  # click returns typer.Exit's code instead of raising it
@@ -59,20 +59,20 @@ def main(argv: list[str] | None = None) -> int:
         except typer.Abort:
             return 130
         return 0
-    from .compat import strip_compat_flags
+    from claude_bridge_tmux.cli.compat import strip_compat_flags
     argv = strip_compat_flags(argv)  # agent-swarm's --desplega-local-auth (a no-op here)
     if argv in (["--version"], ["-v"]):
         print(version_line())
         return 0
     if any(a in ("-v", "--version", "-h", "--help") for a in argv[:argv.index("--") if "--" in argv else None]):
-        from .helptext import version_or_help
+        from claude_bridge_tmux.cli.help import version_or_help
         code = version_or_help(argv)
         if code is not None:
             return code
-    from .pool.client import run as run_pooled
+    from claude_bridge_tmux.pool.client import run as run_pooled
     code = run_pooled(argv)
     if code is not None:
         return code
-    from .runlog import observed
-    from .runner import run_print
+    from claude_bridge_tmux.run.runlog import observed
+    from claude_bridge_tmux.run.cold import run_print
     return observed(run_print, argv)

@@ -12,7 +12,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 
 def _register_pool() -> None:
-    from .pool.cli import app as pool_app
+    from claude_bridge_tmux.pool.cli import app as pool_app
     app.add_typer(pool_app, name="pool")
 
 
@@ -22,19 +22,19 @@ _register_pool()
 @app.command()
 def version() -> None:
     """Print the bridge's version and the claude CLI it drives."""
-    from .cli import version_line
+    from claude_bridge_tmux.cli.main import version_line
     typer.echo(version_line())
 
 
 @app.command()
 def demo(claude_version: str = typer.Option(None, "--claude-version", help="pinned CLI version to install and use")) -> None:
     """Run a prompt through claude-bridge against the bundled mock model (no login needed)."""
-    from .demo import run_demo
+    from claude_bridge_tmux.cli.demo import run_demo
     raise typer.Exit(run_demo(claude_version))
 
 
 def _register_ops() -> None:
-    from .opscommands import register
+    from claude_bridge_tmux.cli.ops import register
     register(app)
 
 

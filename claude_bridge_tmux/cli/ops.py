@@ -33,7 +33,7 @@ def pane_facts(entry) -> dict:
     """Live facts of a registered pane from its tmux server: claude's pid and whether it exited."""
     import subprocess
 
-    from .pane import tmux_binary
+    from claude_bridge_tmux.tmux.pane import tmux_binary
     tmux = tmux_binary()
     facts = {"pid": None, "dead": None}
     if not tmux or not entry["socket"] or not entry["pane_id"]:
@@ -55,8 +55,8 @@ def pane_facts(entry) -> dict:
 
 def ps_rows(env: dict[str, str] | None = None, *, include_dead: bool = False) -> list[dict]:
     """One dict per registered pane (live owners only unless ``include_dead``)."""
-    from .paths import runtime_dir
-    from .registry import entries
+    from claude_bridge_tmux.host.paths import runtime_dir
+    from claude_bridge_tmux.ops.registry import entries
     now = time.time()
     rows = []
     for e in entries(runtime_dir(env)):
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def doctor(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
         """Check that a run can work here (tmux, claude, login, directories, pool); exit 0 when it can."""
-        from .doctor import doctor as run
+        from claude_bridge_tmux.ops.doctor import doctor as run
         out, code = run(as_json=as_json)
         typer.echo(out)
         raise typer.Exit(code)
@@ -103,9 +103,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def attach(ident: str = typer.Argument(..., metavar="ID", help="ps ID (or a prefix), pane id %N, or session id")) -> None:
         """Open a read-only view of a pane (tmux attach, read-only, on its private server); detach with C-b d."""
-        from .pane import tmux_binary
-        from .paths import runtime_dir
-        from .registry import find
+        from claude_bridge_tmux.tmux.pane import tmux_binary
+        from claude_bridge_tmux.host.paths import runtime_dir
+        from claude_bridge_tmux.ops.registry import find
         entry = find(runtime_dir(), ident)
         if entry is None:
             typer.echo(f"claude-bridge: no live pane matches {ident!r} (see `claude-bridge ps`)", err=True)
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def gc(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
         """Remove panes, tmux servers, run directories and trust leases left by dead bridge processes."""
-        from .gc import collect
+        from claude_bridge_tmux.ops.gc import collect
         t0 = time.perf_counter()
         report = collect()
         ms = (time.perf_counter() - t0) * 1000
@@ -150,8 +150,8 @@ def register(app: typer.Typer) -> None:
              list_: bool = typer.Option(False, "--list", "-l", help="list the kept run logs, newest last"),
              path_only: bool = typer.Option(False, "--path", help="print only the log's path")) -> None:
         """Per-run logs of cold runs (events with timings, stderr, the pane's final screen)."""
-        from .paths import state_dir
-        from .runlog import LOG_DIR, log_files
+        from claude_bridge_tmux.host.paths import state_dir
+        from claude_bridge_tmux.run.runlog import LOG_DIR, log_files
         files = log_files(state_dir() / LOG_DIR)
         if list_:
             for p in files:
@@ -167,8 +167,8 @@ def register(app: typer.Typer) -> None:
     def shim(install: str = typer.Option(None, "--install", metavar="DIR", help="write the shim as DIR/claude"),
              force: bool = typer.Option(False, "--force", help="replace an existing non-shim DIR/claude")) -> None:
         """Print the path of the `claude` shim, or install it into a directory (see README)."""
-        from .shim import install as do_install
-        from .shim import packaged_shim
+        from claude_bridge_tmux.cli.shim import install as do_install
+        from claude_bridge_tmux.cli.shim import packaged_shim
         if not install:
             typer.echo(str(packaged_shim()))
             return

@@ -17,16 +17,16 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from . import flags as flagmod
-from . import structured, translate
-from .emit import Emitter
-from .hooks import SettingsError, load_caller_settings
-from .initprobe import InitProbe
-from .pane import PaneError
-from .plan import RunPlan, UsageError, build_plan, claude_version, find_claude
-from .preseed import PreseedError, SeedRequest, preseed
-from .session import ClaudeSession, SessionInfo, TurnError
-from .stdin import StdinError, read_prompt_stdin
+from claude_bridge_tmux.invocation import flags as flagmod
+from claude_bridge_tmux.output import structured, translate
+from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
+from claude_bridge_tmux.run.init_probe import InitProbe
+from claude_bridge_tmux.tmux.pane import PaneError
+from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
+from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, preseed
+from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
+from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
 
 PANE_TAIL_LINES = 15
 INIT_PROBE_WAIT = 20.0

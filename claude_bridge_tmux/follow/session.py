@@ -33,15 +33,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from . import hooks as hookmod
-from . import registry
-from . import screen as screenmod
-from .pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
-from .paths import new_run_dir
-from .preseed import config_dir
-from .proc import wait_process_gone
-from .transcript import DirectoryWatch, TranscriptReader, transcript_path
-from .turn import TurnTree, content_text, find_prompt
+from claude_bridge_tmux.host import hooks as hookmod
+from claude_bridge_tmux.ops import registry
+from claude_bridge_tmux.tmux import screen as screenmod
+from claude_bridge_tmux.tmux.pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
+from claude_bridge_tmux.host.paths import new_run_dir
+from claude_bridge_tmux.host.preseed import config_dir
+from claude_bridge_tmux.host.proc import wait_process_gone
+from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
+from claude_bridge_tmux.follow.tree import TurnTree, content_text, find_prompt
 
 STOP_QUIET = 30.0         # s without transcript progress after a Stop hook before ending on the hook alone
 SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn

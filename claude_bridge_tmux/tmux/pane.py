@@ -25,8 +25,8 @@ from pathlib import Path
 import libtmux
 import orjson
 
-from . import launch as launch_module
-from .paths import write_private
+from claude_bridge_tmux.tmux import launch as launch_module
+from claude_bridge_tmux.host.paths import write_private
 
 PANE_WIDTH = 250
 PANE_HEIGHT = 50

@@ -24,8 +24,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from . import flags as flagmod
-from .plan import UsageError, claude_version
+from claude_bridge_tmux.invocation import flags as flagmod
+from claude_bridge_tmux.invocation.plan import UsageError, claude_version
 
 VIA_SHIM = "CLAUDE_BRIDGE_VIA_SHIM"
 GUARD = "CLAUDE_BRIDGE_SHIM_GUARD"
@@ -89,7 +89,7 @@ def install(directory: str | os.PathLike, *, bridge: str | None = None, force: b
     in as its default.  Raises FileExistsError when a non-shim ``claude`` is already there."""
     target = Path(directory) / "claude"
     if (target.exists() or target.is_symlink()) and not force:
-        from .plan import _is_shim
+        from claude_bridge_tmux.invocation.plan import _is_shim
         if not _is_shim(str(target)):
             raise FileExistsError(f"{target} exists and is not the claude-bridge shim (use --force)")
     text = packaged_shim().read_text()

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from .paths import write_private
+from claude_bridge_tmux.host.paths import write_private
 
 SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd")
 DENY_MESSAGE = "This command requires approval"

@@ -28,7 +28,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .registry import RUN_DIR_RE, owner_alive, owner_state
+from claude_bridge_tmux.ops.registry import RUN_DIR_RE, owner_alive, owner_state
 
 
 @dataclass
@@ -46,7 +46,7 @@ class GcReport:
 
 
 def _tmux_bin() -> str | None:
-    from .pane import tmux_binary
+    from claude_bridge_tmux.tmux.pane import tmux_binary
     return tmux_binary()
 
 
@@ -119,8 +119,8 @@ def collect_dir(path: Path, report: GcReport) -> None:
 
 def collect_leases(env: dict[str, str], report: GcReport) -> None:
     """Revoke bridge-added trust whose runs all died (their lease never got released)."""
-    from .preseed import TrustLease, _read_leases, global_config_path
-    from .registry import pid_alive
+    from claude_bridge_tmux.host.preseed import TrustLease, _read_leases, global_config_path
+    from claude_bridge_tmux.ops.registry import pid_alive
     config = global_config_path(env)
     if not TrustLease.lease_path(config).exists():
         return
@@ -160,7 +160,7 @@ def collect(env: dict[str, str] | None = None) -> GcReport:
     env = dict(os.environ if env is None else env)
     report = GcReport()
     try:
-        from .paths import runtime_dir
+        from claude_bridge_tmux.host.paths import runtime_dir
         runtime = runtime_dir(env)
     except Exception as e:  # noqa: BLE001
         report.errors.append(str(e))

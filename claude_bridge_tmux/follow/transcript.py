@@ -23,7 +23,7 @@ from typing import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .turn import parse_line
+from claude_bridge_tmux.follow.tree import parse_line
 
 # watchdog logs benign races (an emitter stopping while inotify events are queued) at ERROR level;
 # with no handler configured they would reach our stderr through logging's last-resort handler.

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
 
-from . import versioned
+from claude_bridge_tmux import versions as versioned
 
 ONE_MILLION_SUFFIX = "[1m]"
 ONE_MILLION_CONTEXT = 1_000_000

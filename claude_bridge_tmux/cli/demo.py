@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .testing.mock_api import MockServer
+from claude_bridge_tmux.testing.mock_api import MockServer
 
 DEMO_PROMPT = "Show me the bridge at work MOCK:tool=echo_hello_from_the_bridge"
 
@@ -25,7 +25,7 @@ def run_demo(claude_version: str | None = None) -> int:
     ``scripts/install-claude <claude_version>`` when a version is given."""
     env = dict(os.environ)
     if claude_version:
-        script = Path(__file__).resolve().parent.parent / "scripts" / "install-claude"
+        script = Path(__file__).resolve().parents[2] / "scripts" / "install-claude"
         res = subprocess.run([str(script), claude_version], capture_output=True, text=True)
         if res.returncode != 0:
             print(res.stderr, file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from . import translate
+from claude_bridge_tmux.output import translate
 
 
 class Emitter:

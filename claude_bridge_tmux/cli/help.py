@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
-from . import flags as flagmod
-from .plan import STRIPPED_ENV, UsageError, claude_version, find_claude
+from claude_bridge_tmux.invocation import flags as flagmod
+from claude_bridge_tmux.invocation.plan import STRIPPED_ENV, UsageError, claude_version, find_claude
 
 HEADER = """\
 claude-bridge: `claude -p` through the interactive Claude Code CLI in a private tmux pane.
@@ -36,7 +36,7 @@ def version_or_help(argv: list[str]) -> int | None:
     except (flagmod.FlagError, UsageError):
         return None   # the normal path reports it
     if parsed.version_requested:
-        from .cli import version_line
+        from claude_bridge_tmux.cli.main import version_line
         print(version_line(env))
         return 0
     if parsed.help_requested:

@@ -1,0 +1,1 @@
+"""Operations: pane registry (registry), leftover collection (gc), environment checks (doctor)."""

@@ -1,0 +1,1 @@
+"""Run orchestration: the cold path (cold), the system/init probe (init_probe), per-run logs (runlog)."""
