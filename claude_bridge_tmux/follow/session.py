@@ -1,21 +1,11 @@
 """A claude process in a pane, its hooks and its transcript: start it, run turns on it, close it.
 
-``ClaudeSession`` is the unit both the cold path (one session per call) and pool mode (one session
-serving many turns) use.  A turn is followed through Claude's own signals:
-
-1. ``UserPromptSubmit`` hook → ``prompt_id`` (the prompt record's ``promptId``);
-2. transcript records, assembled by ``parentUuid`` from the prompt record (``turn.TurnTree``);
-3. the end: ``system/turn_duration`` below the prompt, written once every Stop / StopFailure hook
-   (the caller's too) has run.  With ``fast_end`` (a pane that lives on: pool, ``api.Session``) the
-   turn ends sooner, on a Stop hook whose ``last_assistant_message`` is already the turn's last
-   record in the file (the CLI's writer is FIFO, so every earlier record of the turn is there too);
-   the pane's next use first waits for that turn_duration (``settle``).  A hook alone never ends a
-   turn: it can run well before the transcript catches up (a loaded CI box: > 1.5 s; the writer
-   flushes every 100 ms).  Only after ``STOP_QUIET`` s with a Stop hook and no transcript progress
-   (a CLI that stopped writing turn_duration) does the turn end on the hook.
-Fallbacks, checked when nothing progresses: the pane died (claude exited), a blocking dialog is on
-screen, or the deadline passed.  Each raises ``TurnError`` with a one-line reason and the pane's
-last lines.
+``ClaudeSession`` is the unit the cold path (one session per call), pool panes (one session serving
+many turns) and ``api.Session`` use. It owns the I/O: the pane, the hook spool, the transcript
+follower, the optional trace file (``CLAUDE_BRIDGE_TRACE``). Which signal ends a turn is decided by
+the pure :mod:`claude_bridge_tmux.follow.engine`; ``run_turn`` feeds it and carries out its actions.
+A fast-ended turn (pool, ``api.Session``) is finished in the background by claude: the pane's next
+use waits for its ``system/turn_duration`` first (``settle``).
 
 Time values are ``time.monotonic()`` seconds unless named ``*_ms``.
 """
@@ -28,10 +18,11 @@ import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import orjson
 
 from claude_bridge_tmux.host import hooks as hookmod
 from claude_bridge_tmux.ops import registry
@@ -41,39 +32,16 @@ from claude_bridge_tmux.host.paths import new_run_dir
 from claude_bridge_tmux.host.preseed import config_dir
 from claude_bridge_tmux.host.proc import wait_process_gone
 from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
-from claude_bridge_tmux.follow.tree import TurnTree, content_text, find_prompt
+from claude_bridge_tmux.follow.tree import TurnTree
+from claude_bridge_tmux.follow import engine as enginemod
+from claude_bridge_tmux.follow.engine import (AnnounceSession, AnswerGate, EmitRecord, Fail, Finish, Hook,
+                                              PressEnter, Records, Resubmit, Screen, TurnEngine, TurnOptions,
+                                              TurnOutcome)
 
-STOP_QUIET = 30.0         # s without transcript progress after a Stop hook before ending on the hook alone
 SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn
 CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyway)
-LOCAL_SETTLE = 0.6        # s of quiet after a local slash command's records before its turn ends
-PANEL_WAIT = 3.0          # s a slash command may hide the input prompt (a panel) before that is an error
-GATE_UNKNOWN_TOOL = 1.5   # s after which a gated tool not in the turn (a subagent's) is let through
-PERMISSION_GRACE = 20.0   # s a permission dialog may stay up while the bridge's deny hook answers it
-IDLE_CHECK = 0.25         # s between pane checks while nothing happens
+IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
-ENTER_RETRY_AFTER = 1.0   # s without UserPromptSubmit before checking whether Enter was lost
-
-
-def final_reply_written(records: list[dict], stop_payload: dict) -> bool:
-    """True when the turn's last assistant record (tree order) is a finished reply (``end_turn``)
-    whose text is the end of the Stop hook's ``last_assistant_message``."""
-    last = next((r for r in reversed(records) if r.get("type") == "assistant"), None)
-    if last is None:
-        return False
-    msg = last.get("message") or {}
-    if msg.get("stop_reason") != "end_turn" or last.get("isApiErrorMessage"):
-        return False
-    blocks = msg.get("content") or []
-    text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) and blocks[-1].get("type") == "text" else None
-    expected = stop_payload.get("last_assistant_message")
-    return bool(text) and isinstance(expected, str) and expected.rstrip().endswith(text.rstrip())
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# stdout a local command shows only in the terminal (claude -p's result leaves it out)
-_TERMINAL_HINT = re.compile(r"^Compacted\b.*\(ctrl\+o to see full summary\)$", re.S)
-_STDOUT = re.compile(r"<local-command-(stdout|stderr)>(.*?)</local-command-\1>", re.S)
 
 
 def _bang_prompt_shown(rows: list[str], prompt: str) -> bool:
@@ -87,72 +55,6 @@ def _bang_prompt_shown(rows: list[str], prompt: str) -> bool:
     if "\n" in prompt or len(prompt) > 200:
         return shown.startswith("!")          # shown wrapped or elided: only the start is certain
     return shown == prompt.strip(" \u00a0")
-
-
-def _record_time(rec: dict) -> float | None:
-    ts = rec.get("timestamp")
-    if not isinstance(ts, str):
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _is_local_command_record(rec: dict, since: float) -> bool:
-    """A record a local slash command writes (``system/informational``, ``system/local_command``, the
-    ``<command-name>`` / ``<local-command-stdout>`` user records), written after ``since`` (epoch s)
-    -- so records of a pool's earlier ``/clear`` do not count."""
-    t = _record_time(rec)
-    if t is None or t < since - 1.0:
-        return False
-    if rec.get("type") == "system" and rec.get("subtype") in ("informational", "local_command"):
-        return True
-    if rec.get("type") == "user" and not rec.get("isSidechain"):
-        text = content_text(rec) or ""
-        if rec.get("isMeta") and not rec.get("isCompactSummary") and text and not text.startswith("<"):
-            return True   # the command's report as the model would see it (e.g. /context's markdown)
-        return text.startswith(("<command-name>", "<command-message>", "<local-command-stdout>",
-                                "<local-command-stderr>", "<local-command-caveat>"))
-    return False
-
-
-def _unknown_command(records: list[dict]) -> str | None:
-    """``Unknown command: /x`` (claude's own text) when the records say the command does not exist."""
-    for r in records:
-        c = r.get("content")
-        if r.get("subtype") == "informational" and isinstance(c, str) and c.startswith("Unknown command: "):
-            return c
-    return None
-
-
-def _local_command_text(records: list[dict]) -> str:
-    """What a local command printed: its report for the model (a meta user record, as ``claude -p``
-    prints it), else its last ``<local-command-stdout>`` (ANSI codes removed), else the first
-    informational message, else ""."""
-    meta = [content_text(r) for r in records if r.get("type") == "user" and r.get("isMeta")
-            and not (content_text(r) or "<").startswith("<")]
-    if meta:
-        return meta[-1] or ""
-    out: str | None = None
-    for r in records:
-        c = r.get("content") if r.get("type") == "system" else content_text(r)
-        if not isinstance(c, str):
-            continue
-        for m in _STDOUT.finditer(c):
-            out = "" if _TERMINAL_HINT.match(m.group(2).strip()) else m.group(2)
-    if out is None:
-        info = [r.get("content") for r in records if r.get("subtype") == "informational"]
-        out = info[0] if info and isinstance(info[0], str) else ""
-    return _ANSI.sub("", out).strip("\n")
-
-
-def _same_prompt(hooked, submitted: str) -> bool:
-    """Whether a UserPromptSubmit hook's ``prompt`` is the text this turn submitted (a hook without
-    one counts; the CLI may trim surrounding whitespace)."""
-    if not isinstance(hooked, str):
-        return True
-    return hooked == submitted or hooked.strip() == submitted.strip()
 
 
 def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
@@ -169,39 +71,19 @@ def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
 
 
 class TurnError(Exception):
-    """A turn could not complete: ``reason`` (one line), ``screen`` (pane's last lines), ``kind``."""
+    """A turn could not complete: ``reason`` (one line), ``screen`` (pane's last lines), ``kind``;
+    ``exit_status`` of a claude that exited; ``message`` / ``exit_code``: what ``claude -p`` prints
+    and returns in the same situation, when it has its own answer (then the bridge prints that)."""
 
     def __init__(self, reason: str, screen: list[str] | None = None, kind: str = "error",
-                 exit_status: int | None = None):
+                 exit_status: int | None = None, *, message: str | None = None, exit_code: int | None = None):
         super().__init__(reason)
         self.reason = reason
         self.screen = screen or []
         self.kind = kind
         self.exit_status = exit_status
-
-
-@dataclass
-class TurnOutcome:
-    """A finished turn: its records in tree order, the end record, hook payloads, timings."""
-
-    records: list[dict]
-    prompt_record: dict | None
-    end_record: dict | None
-    stop_payload: dict | None
-    stop_failure: bool
-    started: float
-    ended: float
-    # the turn's ``api-request`` records (2.1.329+: one per API request, with its send time)
-    api_requests: list = field(default_factory=list)
-    # a local slash command answered without the model: its text (``Unknown command: /x``, the
-    # command's stdout); ``records`` then holds its transcript records
-    local_text: str | None = None
-    # the tool gate stopped the turn before the next model request (--max-turns / --max-budget-usd)
-    gate_stopped: bool = False
-
-    @property
-    def wall_ms(self) -> int:
-        return int((self.ended - self.started) * 1000)
+        self.message = message
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -257,6 +139,11 @@ class ClaudeSession:
         self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
         self._settle_lock = threading.Lock()
         self.closed = False
+        trace = env.get("CLAUDE_BRIDGE_TRACE")
+        self._trace_file = None
+        if trace:
+            with contextlib.suppress(OSError):
+                self._trace_file = open(os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _wakeup(self) -> None:
@@ -292,6 +179,7 @@ class ClaudeSession:
         if self.closed:  # closed while tmux was starting the pane
             pane.kill()
             raise PaneError("the session was closed before claude started")
+        self._trace("start", argv_len=len(argv), launch_prompt=launch_prompt is not None)
         registry.register(self, state="busy" if launch_prompt is not None else "starting")
         self.log(f"pane {self.pane.pane_id} started: claude {' '.join(self.claude_args)}")
 
@@ -328,6 +216,10 @@ class ClaudeSession:
             with contextlib.suppress(TurnError, PaneError):
                 self.settle(CLOSE_SETTLE)
         self.closed = True
+        if self._trace_file is not None:
+            with contextlib.suppress(OSError):
+                self._trace_file.close()
+            self._trace_file = None
         for w in self._watches:
             w.close()
         self._watches.clear()
@@ -409,7 +301,7 @@ class ClaudeSession:
             first = getattr(self, "_permission_seen_at", None)
             if first is None:
                 self._permission_seen_at = now
-            if now - (first or now) < PERMISSION_GRACE:
+            if now - (first or now) < enginemod.PERMISSION_GRACE_S:
                 return
         elif dialog is None:
             self._permission_seen_at = None
@@ -572,207 +464,100 @@ class ClaudeSession:
             self._wait_screen(lambda r: screenmod.input_text(r) == "" or screenmod.shell_mode(r), 1.0)
 
     # -- turn ------------------------------------------------------------------------------------
+    # -- turn ------------------------------------------------------------------------------------
     def run_turn(self, prompt: str, *, submitted: bool, deadline: float,
                  on_record: Callable[[dict], None] | None = None,
                  on_session: Callable[[SessionInfo], None] | None = None,
                  cancel: threading.Event | None = None,
-                 gate: Callable[[list[dict], str], bool | None] | None = None,
+                 gate: enginemod.Gate | None = None,
                  unknown_command_to_model: bool = False, fast_end: bool = False) -> TurnOutcome:
         """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (launch argument).
 
+        The decisions are :class:`~claude_bridge_tmux.follow.engine.TurnEngine`'s; this loop only
+        gathers its events (hooks, transcript records, screens) and carries out its actions.
         ``on_record(record)`` is called once per turn record in tree order as records become
-        available (for streaming); ``on_session(info)`` once, when the SessionStart hook (or the first
-        record) has told the session's model and id.
-
-        A prompt starting with ``/`` may be a local command: it writes ``system/informational`` /
-        ``system/local_command`` records, no prompt record and no turn end; the turn ends once those
-        records have settled (``TurnOutcome.local_text``). An unknown command is re-submitted for the
-        model with ``unknown_command_to_model`` (as 2.1.329's ``claude -p`` does); a command that opens
-        a panel (``/cost``, ``/model`` …) is a TurnError.
-
-        ``gate(turn_records, tool_use_id)`` answers the PostToolUse gate hook of a session started
-        with ``gate_tools``: True stops the turn before the next model request, False lets it go on,
-        None means "not decidable yet" (asked again as records arrive).
-
-        ``fast_end``: end on the Stop hook once its final reply is in the file, before claude has
-        finished the turn (its Stop hooks, turn_duration); only for a pane that is used again (the
-        next ``run_turn`` / ``clear`` waits for that end first).  Raises TurnError (see module docstring).
+        available (for streaming); ``on_session(info)`` once, when the session's model and id are known.
+        ``gate(turn_records, tool_use_id)`` answers the PostToolUse gate of a session started with
+        ``gate_tools``; ``fast_end`` and ``unknown_command_to_model``: see ``TurnOptions``.
+        Raises TurnError (one-line reason, the pane's last lines, ``kind``).
         """
         assert self.pane is not None
         self.settle()
         registry.set_state(self, "busy")
-        started = time.monotonic()
         wall_start = time.time()
+        started = time.monotonic()
         self.last_submit_at = started
-        enter_at: float | None = None
-        enter_retries = 0
         if not submitted:
             self.paste_prompt(prompt, deadline)
-            enter_at = time.monotonic()
             self.log("prompt pasted and submitted")
-        match_text = prompt
-        slash = prompt.startswith("/")
-        tree = TurnTree()
-        emitted: set[str] = set()
-        prompt_id: str | None = None
-        prompt_submitted = False          # a UserPromptSubmit hook arrived: the model gets a turn
-        stop_payload: dict | None = None
-        stop_failure = False
-        session_announced = self.info.model is not None and self.info.source is not None
-        # a slash command may switch the session (/clear): announce it once the turn shows what it is
-        defer_session = slash
-        if session_announced and on_session and not defer_session:
-            on_session(self.info)
-        last_progress = time.monotonic()
-        last_check = 0.0
-        all_records: list[dict] = []
-        local_records: list[dict] = []
-        not_ready_since: float | None = None
-        gates: dict[int, tuple[str, float]] = {}   # pid -> (tool_use_id, arrival)
-        gate_stopped = False
-        local_text: str | None = None
+        opts = TurnOptions(pasted=not submitted, fast_end=fast_end,
+                           unknown_command_to_model=unknown_command_to_model,
+                           deny_permission_requests=self.deny_permission_requests,
+                           session_known=self.info.model is not None and self.info.source is not None,
+                           deadline=deadline, gate=gate)
+        engine = TurnEngine(prompt, started=started, wall_start=wall_start, options=opts)
+        self._trace("turn", prompt=prompt, wall_start=wall_start, pasted=opts.pasted, fast_end=fast_end,
+                    unknown_command_to_model=unknown_command_to_model,
+                    deny_permission_requests=opts.deny_permission_requests, session_known=opts.session_known,
+                    gated=gate is not None, timeout=deadline - started)
         while True:
-            if enter_at is not None and tree.prompt_uuid is None and time.monotonic() - enter_at > ENTER_RETRY_AFTER:
-                # An Enter sent right after a paste can be swallowed (seen on 2.1.197): when claude has
-                # not taken the prompt and it still sits in the input box, press Enter again.
-                enter_at = time.monotonic()
-                if enter_retries < 3 and screenmod.input_text(self.screen()):
-                    enter_retries += 1
-                    self.log(f"prompt still in the input box: Enter again ({enter_retries})")
-                    self.pane.send_keys("Enter")
-            self._wake.wait(IDLE_CHECK)
-            self._wake.clear()
-            progressed = False
+            now = time.monotonic()
             for ev in self._drain_hooks():
-                progressed = True
-                # Hooks of an earlier turn of this pane may still be in the spool (drained late under
-                # load): one written before this turn began counts only if it names this turn's prompt.
-                stale = ev.mtime < wall_start - 0.05
-                if ev.event == "UserPromptSubmit" and prompt_id is None:
-                    if not stale or _same_prompt(ev.payload.get("prompt"), match_text):
-                        prompt_id = ev.payload.get("prompt_id")
-                        enter_at = None
-                        prompt_submitted = True
-                    else:
-                        self.log("ignored a UserPromptSubmit hook of another prompt")
-                elif ev.event in ("Stop", "StopFailure"):
-                    pid = ev.payload.get("prompt_id")
-                    if stale or (pid and prompt_id and pid != prompt_id):
-                        self.log(f"ignored a {ev.event} hook of another prompt")
-                        continue
-                    stop_payload = ev.payload
-                    stop_failure = ev.event == "StopFailure"
-                elif ev.event == "PostToolUse" and ev.pid is not None:
-                    gates[ev.pid] = (str(ev.payload.get("tool_use_id") or ""), time.monotonic())
-                if ev.event == "SessionStart" and not session_announced and on_session and not defer_session:
-                    session_announced = True
-                    on_session(self.info)
+                hook = Hook(ev.event, ev.payload, ev.mtime, ev.pid)
+                self._trace("hook", event=ev.event, payload=ev.payload, written_at=ev.mtime, pid=ev.pid)
+                engine.feed(hook, now)
             records = self._read_records()
             if records:
-                progressed = True
-                for rec in records:
-                    all_records.append(rec)
-                    tree.add(rec)
-                    if slash and _is_local_command_record(rec, wall_start):
-                        local_records.append(rec)
-                if not session_announced and on_session and not defer_session:
-                    session_announced = True
-                    on_session(self.info)
-            if tree.prompt_uuid is None:
-                # by the UserPromptSubmit hook's prompt id, else by text; only among records written
-                # during this turn: a forked session's file starts with copies of the old turns (same
-                # text, and on 2.1.329 even re-stamped with the new prompt id)
-                cands = [r for r in all_records if (_record_time(r) or 0) >= wall_start - 0.05]
-                prec = find_prompt(cands, prompt_id=prompt_id, text=None if prompt_id else match_text)
-                if prec is not None:
-                    tree.set_prompt(prec["uuid"])
-                    if defer_session and on_session:
-                        defer_session = False
-                        session_announced = True
+                self._trace("records", records=records)
+                engine.feed(Records(records), now)
+            if engine.wants_screen(now):
+                dead, status = self.pane.status()
+                rows = self.pane.screen(history=dead)
+                self._trace("screen", rows=rows, dead=dead, status=status)
+                engine.feed(Screen(rows, dead, status), now)
+            for act in engine.decide(now):
+                if isinstance(act, EmitRecord):
+                    if on_record is not None:
+                        on_record(act.record)
+                elif isinstance(act, AnnounceSession):
+                    if on_session is not None:
                         on_session(self.info)
-            if tree.prompt_uuid is not None and on_record is not None:
-                for rec in tree.ordered():
-                    u = rec.get("uuid")
-                    if u and u not in emitted:
-                        emitted.add(u)
-                        on_record(rec)
-            if gates:
-                ordered = tree.ordered() if tree.prompt_uuid is not None else []
-                for pid, (tool_use_id, since) in list(gates.items()):
-                    decision = gate(ordered, tool_use_id) if (gate is not None and tool_use_id) else False
-                    if decision is None and time.monotonic() - since > GATE_UNKNOWN_TOOL:
-                        decision = False   # not a tool of this turn's main thread (a subagent's)
-                    if decision is not None:
-                        hookmod.answer_gate(self.spool.dir, pid, decision)
-                        gate_stopped = gate_stopped or decision
-                        del gates[pid]
-                        self.log(f"tool gate {tool_use_id}: {'stop' if decision else 'continue'}")
-            now = time.monotonic()
-            if tree.prompt_uuid is not None and tree.complete():
-                self.log("turn complete (turn_duration)")
-                break
-            if stop_payload is not None and stop_payload.get("prompt_id") and prompt_id \
-                    and stop_payload["prompt_id"] != prompt_id:
-                stop_payload = None      # (arrived before this turn's prompt id was known)
-            if progressed:
-                last_progress = now
-            if stop_payload is not None and tree.prompt_uuid is not None:
-                if fast_end and progressed and not stop_failure and final_reply_written(tree.ordered(), stop_payload):
-                    self.log("turn complete (Stop hook + final reply in the transcript)")
-                    self._unsettled = tree
-                    break
-                if now - last_progress > STOP_QUIET:     # (the Stop hook itself counted as progress)
-                    self.log(f"turn ended on the {'StopFailure' if stop_failure else 'Stop'} hook: "
-                             f"no turn_duration and no transcript progress for {STOP_QUIET:.0f} s")
-                    break
-            if slash and not prompt_submitted and tree.prompt_uuid is None:
-                if local_records and now - last_progress >= LOCAL_SETTLE:
-                    unknown = _unknown_command(local_records)
-                    if unknown is not None and unknown_command_to_model:
-                        # claude -p (2.1.329) sends an unknown /command to the model; interactive claude
-                        # only says "Unknown command". One leading space makes the input box take it as
-                        # text (the model sees " /x ..."; documented).
-                        self.log("unknown slash command: re-submitted for the model")
-                        match_text = " " + prompt
-                        local_records = []
-                        slash = False
-                        self.paste_prompt(match_text, deadline)
-                        continue
-                    local_text = unknown if unknown is not None else _local_command_text(local_records)
-                    self.log("local slash command finished")
-                    break
-                if not local_records and self.info.source is not None:
-                    if screenmod.is_ready(self.pane.screen()):
-                        not_ready_since = None
-                    elif not_ready_since is None:
-                        not_ready_since = now
-                    elif now - not_ready_since > PANEL_WAIT:
-                        name = prompt.split(None, 1)[0]
-                        raise TurnError(f"{name} opens a panel in interactive claude; claude-bridge cannot "
-                                        f"print its claude -p answer (run `claude -p {name}` directly)",
-                                        self.screen(), "panel")
-            if now > deadline:
-                raise TurnError("timed out waiting for claude to finish the turn", self.screen(), "timeout")
+                elif isinstance(act, AnswerGate):
+                    hookmod.answer_gate(self.spool.dir, act.pid, act.stop)
+                    self._trace("gate", pid=act.pid, stop=act.stop)
+                    self.log(f"tool gate {act.pid}: {'stop' if act.stop else 'continue'}")
+                elif isinstance(act, PressEnter):
+                    self.log("prompt still in the input box: Enter again")
+                    self.pane.send_keys("Enter")
+                    self._trace("enter")
+                elif isinstance(act, Resubmit):
+                    self._trace("resubmit", text=act.text)
+                    self.log("unknown slash command: re-submitted for the model")
+                    self.paste_prompt(act.text, deadline)
+                elif isinstance(act, Finish):
+                    self._trace("finish", end=act.outcome.end)
+                    self.log(f"turn complete ({act.outcome.end})")
+                    self.last_end_at = time.monotonic()
+                    registry.set_state(self, "idle")
+                    if act.outcome.end == "fast":
+                        self._unsettled = engine.tree
+                    return act.outcome
+                elif isinstance(act, Fail):
+                    self._trace("fail", fail_kind=act.kind, reason=act.reason)
+                    screen = self.pane.screen(history=True) if act.kind == "exited" else self.screen()
+                    raise TurnError(act.reason, screen, act.kind, act.exit_status,
+                                    message=act.message, exit_code=act.exit_code)
             if cancel is not None and cancel.is_set():
                 raise TurnError("the caller went away; the turn was cancelled", self.screen(), "cancelled")
-            if now - last_check >= IDLE_CHECK and now - last_progress >= IDLE_CHECK:
-                last_check = now
-                self._check_pane()
-        for pid in gates:   # never leave a gate hook waiting
-            hookmod.answer_gate(self.spool.dir, pid, False)
-        self.last_end_at = time.monotonic()
-        registry.set_state(self, "idle")
-        if local_text is not None:
-            if on_session:
-                on_session(self.info)
-            times = [t for t in map(_record_time, local_records) if t is not None]
-            span = (max(times) - min(times)) if times else 0.0
-            return TurnOutcome(records=local_records, prompt_record=None, end_record=None, stop_payload=None,
-                               stop_failure=False, started=started, ended=started + span,
-                               local_text=local_text)
-        ordered = tree.ordered()
-        return TurnOutcome(records=ordered, prompt_record=tree.prompt, end_record=tree.end_record(),
-                           stop_payload=stop_payload, stop_failure=stop_failure,
-                           started=started, ended=time.monotonic(),
-                           api_requests=[r for r in all_records if r.get("type") == "api-request"],
-                           gate_stopped=gate_stopped)
+            self._wake.wait(max(0.0, engine.next_wake(now) - time.monotonic()))
+            self._wake.clear()
+
+    def _trace(self, kind: str, **fields) -> None:
+        """Append one event to the trace file (``CLAUDE_BRIDGE_TRACE``): the engine's inputs with their
+        monotonic time, replayable by ``tests/unit/test_engine_traces.py``."""
+        if self._trace_file is None:
+            return
+        line = {"t": round(time.monotonic(), 4), "kind": kind, **fields}
+        with contextlib.suppress(OSError, TypeError):
+            self._trace_file.write(orjson.dumps(line, default=str) + b"\n")
+            self._trace_file.flush()

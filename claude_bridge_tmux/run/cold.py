@@ -413,6 +413,10 @@ def report_error(e: TurnError, err) -> int:
         for line in _pane_tail(e.screen):
             err(line)
         return e.exit_status
+    if e.message is not None:
+        # claude -p has its own answer for this situation (e.g. plan mode it cannot run): print it
+        err(e.message)
+        return e.exit_code if e.exit_code is not None else 1
     err(f"claude-bridge: {e.reason}")
     tail = _pane_tail(e.screen)
     if tail:

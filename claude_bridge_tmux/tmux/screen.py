@@ -16,10 +16,14 @@ READY_RE = re.compile(r"^❯(?:[ \u00a0]|$)")
 
 @dataclass(frozen=True)
 class Dialog:
-    """A blocking screen: ``kind`` (stable identifier) and ``reason`` (one line for the user)."""
+    """A blocking screen: ``kind`` (stable identifier) and ``reason`` (one line for the user);
+    ``cli_message`` / ``exit_code``: what ``claude -p`` prints and returns instead, when it has an
+    answer of its own for the same situation."""
 
     kind: str
     reason: str
+    cli_message: str | None = None
+    exit_code: int | None = None
 
 
 # (kind, markers that must all be present, reason)

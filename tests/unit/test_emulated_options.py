@@ -12,7 +12,7 @@ from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.invocation.plan import build_plan
 from claude_bridge_tmux.pool.client import streams_input
 from claude_bridge_tmux.run.cold import requests_in, turn_gate
-from claude_bridge_tmux.follow.session import _is_local_command_record, _local_command_text, _unknown_command
+from claude_bridge_tmux.follow.localcmd import is_local_command_record as _is_local_command_record, local_command_text as _local_command_text, unknown_command as _unknown_command
 
 TS = "2026-11-21T12:00:00.000Z"
 
@@ -142,7 +142,7 @@ def test_compact_terminal_hint_is_not_the_result():
 
 
 def test_same_prompt_for_user_prompt_submit_hooks():
-    from claude_bridge_tmux.follow.session import _same_prompt
+    from claude_bridge_tmux.follow.engine import same_prompt as _same_prompt
     assert _same_prompt("hello", "hello") and _same_prompt("hello\n", "hello") and _same_prompt(None, "x")
     assert not _same_prompt("an earlier prompt", "this prompt")
 

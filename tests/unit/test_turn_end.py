@@ -4,7 +4,7 @@ Only once the transcript shows the final reply the hook names: on a loaded machi
 well before the CLI's writer has put the reply in the file (CI saw an empty ``result`` when the
 bridge ended 1.5 s after the hook without looking at the file)."""
 
-from claude_bridge_tmux.follow.session import final_reply_written
+from claude_bridge_tmux.follow.engine import final_reply_written
 
 
 def _assistant(text=None, *, stop_reason="end_turn", blocks=None, api_error=False):
