@@ -193,7 +193,7 @@ class Session:
     def close(self) -> None:
         """Kill the pane and clean up. Idempotent."""
         if hasattr(self, "_session"):
-            self._session.close(wait_exit=3.0 if getattr(self, "_lease", None) is not None else 0.0)
+            self._session.close()
         if getattr(self, "_lease", None) is not None:
             self._lease.release()
             self._lease = None

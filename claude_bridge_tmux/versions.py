@@ -8,6 +8,7 @@ version gives the newest.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -48,3 +49,51 @@ def read(stem: str, version: str | None) -> tuple[str, str]:
     if v is None:
         raise FileNotFoundError(f"no packaged data/{stem}-*.json")
     return v, resources.files("claude_bridge_tmux").joinpath("data", f"{stem}-{v}.json").read_text("utf-8")
+
+
+# ------------------------------------------------------------------------------------- dialects
+
+@dataclass(frozen=True)
+class Dialect:
+    """What a CLI version does differently, as named facts (resolved once per version).
+
+    Every fact was observed on the pinned CLIs with the mock model (docs/probe-notes.md); a version
+    between two pinned ones gets the facts of the newest pinned version not newer than it.
+    """
+
+    version: str | None
+    #: ``claude -p /unknown`` sends the text to the model (2.1.197 answers "Unknown command" itself)
+    unknown_command_to_model: bool
+    #: an API error ends with a ``system/turn_duration`` record (2.1.329 writes none: StopFailure ends it)
+    api_error_turn_duration: bool
+    #: plan/auto mode through a gateway shows the classifier billing notice
+    auto_mode_billing_notice: bool
+    #: stream_event lines carry ``thinking_display`` / ``api_message_id``; system/status key order
+    stream_event_extras: bool
+    #: a local command with an empty answer prints no synthetic assistant line (2.1.197: "(no content)")
+    local_command_empty_line: bool
+    #: error_max_structured_output_retries prints/keeps the last validation error
+    structured_retries_last_error: bool
+    #: --json-schema is checked as a JSON Schema at parse time
+    json_schema_checked: bool
+    #: --session-id with --resume/--continue without --fork-session: the 2.1.329 wording
+    fork_message_v2: bool
+    #: --resume ID finds sessions of other project directories
+    resume_any_project: bool
+    #: a stream-json input line that is not JSON: "(type=unknown, N chars)" wording
+    stream_input_error_v2: bool
+
+
+_NEW = (2, 1, 329)
+
+
+@lru_cache(maxsize=None)
+def dialect(version: str | None) -> Dialect:
+    """The :class:`Dialect` of a CLI ``version`` string (``"2.1.329"``, ``"2.1.329 (Claude Code)"``);
+    an unparseable or missing version gets the newest facts."""
+    v = parse(version)
+    new = v is None or v >= _NEW
+    return Dialect(version=version, unknown_command_to_model=new, api_error_turn_duration=not new,
+                   auto_mode_billing_notice=new, stream_event_extras=new, local_command_empty_line=not new,
+                   structured_retries_last_error=new, json_schema_checked=new, fork_message_v2=new,
+                   resume_any_project=new, stream_input_error_v2=new)

@@ -30,7 +30,7 @@ from claude_bridge_tmux.tmux import screen as screenmod
 from claude_bridge_tmux.tmux.pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 from claude_bridge_tmux.host.paths import new_run_dir
 from claude_bridge_tmux.host.preseed import config_dir
-from claude_bridge_tmux.host.proc import wait_process_gone
+from claude_bridge_tmux.host.proc import descendants, reap_tree
 from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
 from claude_bridge_tmux.follow.tree import TurnTree
 from claude_bridge_tmux.follow import engine as enginemod
@@ -41,6 +41,7 @@ from claude_bridge_tmux.follow.engine import (AnnounceSession, AnswerGate, EmitR
 SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn
 CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyway)
 IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
+EXIT_WAIT = 3.0           # s claude and its children get to exit after the pane is closed (then SIGKILL)
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
 
 
@@ -202,11 +203,12 @@ class ClaudeSession:
                 self._watched_dirs.add(path.parent)
         self.log(f"following transcript {path}")
 
-    def close(self, wait_exit: float = 0.0) -> None:
+    def close(self, wait_exit: float = EXIT_WAIT) -> None:
         """Kill the pane (and the private server when owned) and delete the run directory. Never raises.
 
-        With ``wait_exit`` (seconds), also wait until the claude process has exited: claude rewrites
-        ``~/.claude.json`` on its way out, so a caller about to revoke temporary trust must wait.
+        Returns only once claude and every process it started (tools, MCP servers, hooks) are gone:
+        they get ``wait_exit`` s to exit on the pane's SIGHUP (claude rewrites ``~/.claude.json`` on
+        its way out, which a caller about to revoke temporary trust must wait for), then SIGKILL.
         A fast-ended last turn (``run_turn(fast_end=True)``) is first given up to ``CLOSE_SETTLE`` s
         to finish (its Stop hooks, the caller's included, run to their end).
         """
@@ -223,14 +225,17 @@ class ClaudeSession:
         for w in self._watches:
             w.close()
         self._watches.clear()
-        pid = self.pane.pid() if (self.pane is not None and wait_exit) else None
+        pid = self.pane.pid() if self.pane is not None else None
+        tree = [pid, *descendants(pid)] if pid else []
         if self.pane is not None:
             self.pane.kill()
         if self._own_server:
             self.server.kill()
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        if pid:
-            wait_process_gone(pid, wait_exit)
+        if tree:
+            killed = reap_tree(tree, wait_exit)
+            if killed:
+                self.log(f"killed {len(killed)} process(es) left after the pane closed: {killed}")
 
     def discard_transcripts(self) -> list[Path]:
         """--no-session-persistence: undo what this session wrote under ``projects/`` (call after

@@ -13,6 +13,11 @@ writes only what a run needs into the CLI's global config file (``~/.claude.json
   persisting anything, so the bridge adds trust only for the exact cwd, only when neither it nor a
   parent is already trusted, and takes it back when the last bridge run using it ends (a lease
   file counts the runs).  Trust is never widened beyond the run.
+* ``autoModeClassifierBillingNoticeAcknowledgedAt`` (epoch ms) — only for ``plan``/``auto`` runs of a
+  CLI that shows the auto-mode classifier billing notice (2.1.329+, API-key auth through a gateway
+  ``ANTHROPIC_BASE_URL``) when the user has not acknowledged it in the last 24 h. ``claude -p``
+  prints that notice and goes on; the interactive CLI blocks on it ("Enter to continue") at the
+  first classifier check. Temporary like trust (same lease file); the bridge prints ``-p``'s notice.
 
 The file is shared with every running Claude, which does not lock it (anthropics/claude-code#28922):
 every change here is a read-merge-write under an advisory lock, with an atomic replace that keeps the
@@ -26,11 +31,15 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 API_KEY_SUFFIX_LEN = 20
+NOTICE_KEY = "autoModeClassifierBillingNoticeAcknowledgedAt"
+NOTICE_CLAIM = "@" + NOTICE_KEY     # its entry in the lease file (cwd entries are absolute paths)
+NOTICE_VALID_MS = 86_400_000         # the CLI shows the notice again 24 h after an acknowledgement
 
 
 class PreseedError(Exception):
@@ -127,6 +136,9 @@ class SeedRequest:
     cwd: str
     api_key: str | None
     cli_version: str
+    # the run would block on the auto-mode billing notice (see the module docstring)
+    auto_mode_notice: bool = False
+    now_ms: int = 0      # the clock for the notice's acknowledgement (0: time.time())
 
 
 def merge_seed(config: dict[str, Any], req: SeedRequest) -> tuple[dict[str, Any], bool]:
@@ -167,6 +179,13 @@ def merge_seed(config: dict[str, Any], req: SeedRequest) -> tuple[dict[str, Any]
     return (new if changed else config), trust_added
 
 
+def notice_acknowledged(config: dict[str, Any], now_ms: int, bridge_value: int | None = None) -> bool:
+    """Whether the user acknowledged the auto-mode billing notice within 24 h (a value the bridge
+    itself wrote, ``bridge_value``, does not count)."""
+    v = config.get(NOTICE_KEY)
+    return isinstance(v, (int, float)) and v != bridge_value and now_ms - v < NOTICE_VALID_MS
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -178,18 +197,22 @@ def _pid_alive(pid: int) -> bool:
 
 
 class TrustLease:
-    """A run's claim on the temporary trust of one cwd.
+    """A run's claims on temporary config: the trust of one cwd and/or the billing-notice acknowledgement.
 
     The lease file (``<config>.claude-bridge-trust.json``, guarded by the same lock as the config)
-    maps ``cwd -> {"holders": {run_id: pid}}`` for the cwds the bridge itself trusted.  ``release``
-    drops the run; when no live holder remains, ``hasTrustDialogAccepted`` is removed from the
-    config again (only that key, and only if it is still there).
+    maps a claim -> ``{"holders": {run_id: pid}}``: a cwd the bridge itself trusted, or
+    ``NOTICE_CLAIM`` (plus the ``"value"`` the bridge wrote).  ``release`` drops the run; when no live
+    holder of a claim remains, its key is removed from the config again (``hasTrustDialogAccepted``
+    of that cwd; the notice key only while it still holds the bridge's value).
+    ``notice_due``: ``claude -p`` would print the billing notice in this run (the bridge prints it).
     """
 
-    def __init__(self, config_path: Path, cwd: str, run_id: str):
+    def __init__(self, config_path: Path, cwd: str | list[str], run_id: str, *, notice_due: bool = False):
         self.config_path = config_path
-        self.cwd = cwd
+        self.claims = [cwd] if isinstance(cwd, str) else list(cwd)
+        self.cwd = next((c for c in self.claims if not c.startswith("@")), None)
         self.run_id = run_id
+        self.notice_due = notice_due
         self.released = False
 
     @staticmethod
@@ -203,26 +226,39 @@ class TrustLease:
         self.released = True
         with locked(self.config_path):
             leases = _read_leases(self.config_path)
-            entry = leases.get(self.cwd)
-            if entry is None:
-                return
-            holders = {k: v for k, v in entry.get("holders", {}).items() if k != self.run_id and _pid_alive(int(v))}
-            if holders:
-                entry["holders"] = holders
-                _write_leases(self.config_path, leases)
-                return
-            leases.pop(self.cwd, None)
+            config = None
+            for claim in self.claims:
+                entry = leases.get(claim)
+                if entry is None:
+                    continue
+                holders = {k: v for k, v in entry.get("holders", {}).items()
+                           if k != self.run_id and _pid_alive(int(v))}
+                if holders:
+                    entry["holders"] = holders
+                    continue
+                leases.pop(claim, None)
+                config = _revoke(read_config(self.config_path) if config is None else config, claim, entry)
             _write_leases(self.config_path, leases)
-            config = read_config(self.config_path)
-            proj = (config.get("projects") or {}).get(self.cwd)
-            if isinstance(proj, dict) and proj.get("hasTrustDialogAccepted"):
-                projects = dict(config["projects"])
-                proj = dict(proj)
-                del proj["hasTrustDialogAccepted"]
-                projects[self.cwd] = proj
-                config = dict(config)
-                config["projects"] = projects
+            if config is not None:
                 write_atomic(self.config_path, config)
+
+
+def _revoke(config: dict[str, Any], claim: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without what ``claim`` added (pure)."""
+    if claim == NOTICE_CLAIM:
+        if config.get(NOTICE_KEY) == entry.get("value"):
+            config = dict(config)
+            del config[NOTICE_KEY]
+        return config
+    proj = (config.get("projects") or {}).get(claim)
+    if isinstance(proj, dict) and proj.get("hasTrustDialogAccepted"):
+        projects = dict(config["projects"])
+        proj = dict(proj)
+        del proj["hasTrustDialogAccepted"]
+        projects[claim] = proj
+        config = dict(config)
+        config["projects"] = projects
+    return config
 
 
 def _read_leases(config_path: Path) -> dict[str, Any]:
@@ -256,13 +292,27 @@ def preseed(env: dict[str, str], req: SeedRequest, run_id: str, pid: int | None 
             leases = _read_leases(path)
             held_by_bridge = req.cwd in leases
             new, trust_added = merge_seed(config, req)
+            claims: list[str] = []
+            if trust_added or held_by_bridge:
+                claims.append(req.cwd)
+            notice_due = False
+            if req.auto_mode_notice:
+                now_ms = req.now_ms or int(time.time() * 1000)
+                held = leases.get(NOTICE_CLAIM)
+                if not notice_acknowledged(new, now_ms, held.get("value") if held else None):
+                    notice_due = True
+                    if held is None or new.get(NOTICE_KEY) != held.get("value"):
+                        new = dict(new)
+                        new[NOTICE_KEY] = now_ms
+                        leases.setdefault(NOTICE_CLAIM, {"holders": {}})["value"] = now_ms
+                    claims.append(NOTICE_CLAIM)
             if new is not config:
                 write_atomic(path, new)
-            if trust_added or held_by_bridge:
-                entry = leases.setdefault(req.cwd, {"holders": {}})
-                entry["holders"][run_id] = pid
+            if claims:
+                for claim in claims:
+                    leases.setdefault(claim, {"holders": {}})["holders"][run_id] = pid
                 _write_leases(path, leases)
-                return TrustLease(path, req.cwd, run_id)
+                return TrustLease(path, claims, run_id, notice_due=notice_due)
             return None
     except OSError as e:
         raise PreseedError(f"cannot update {path}: {e.strerror or e}") from e

@@ -16,6 +16,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.invocation import flags as flagmod
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
@@ -355,7 +356,7 @@ def parse_json_schema(value, cli_version: str):
         raise UsageError(f"Error: --json-schema is not valid JSON: JSON Parse error: {e.msg}") from e
     if not isinstance(schema, dict):
         raise UsageError("Error: --json-schema must be a JSON object")
-    if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
+    if dialect(cli_version).json_schema_checked:
         from claude_bridge_tmux.output import structured
         problem = structured.schema_error(schema)
         if problem:
@@ -407,7 +408,7 @@ def interactive_only_tools_to_hide(parsed: "flagmod.ParsedArgs") -> list[str]:
 
 def session_id_needs_fork_message(cli_version: str) -> str:
     """claude's error for --session-id with --resume/--continue but no --fork-session (wording per version)."""
-    if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
+    if dialect(cli_version).fork_message_v2:
         return "Error: --session-id with --continue or --resume also needs --fork-session."
     return "Error: --session-id can only be used with --continue or --resume if --fork-session is also specified."
 
@@ -481,7 +482,7 @@ def session_exists(session_id: str, projects: tuple[Path, Path], cli_version: st
     directory (2.1.197); any project directory (2.1.329 resumes sessions of other directories too)."""
     if (projects[1] / f"{session_id}.jsonl").exists():
         return True
-    if flagmod._vkey(cli_version) >= flagmod._vkey("2.1.329"):
+    if dialect(cli_version).resume_any_project:
         try:
             return any(projects[0].glob(f"*/{session_id}.jsonl"))
         except OSError:

@@ -131,7 +131,7 @@ def collect_leases(env: dict[str, str], report: GcReport) -> None:
             if any(pid_alive(int(p)) for p in holders.values()):
                 continue
             TrustLease(config, cwd, "gc").release()
-            report.revoked_trust.append(cwd)
+            report.revoked_trust.append(cwd)     # (a cwd, or the billing-notice claim)
     except Exception as e:  # noqa: BLE001 - gc never fails a run
         report.errors.append(f"trust leases in {config}: {e}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.output import translate
 
 
@@ -112,7 +113,7 @@ class Emitter:
             self._open = {"id": mid, "blocks": 0, "message": message}
             self.line(translate.status_line(session_id=self.session_id, version=self.version))
             ttft = translate._ms_between(translate._parse_ts(self._last_ts), translate._parse_ts(record.get("timestamp")))
-            self._event(translate.message_start_event(message), thinking=translate._is_newer(self.version, "2.1.329"),
+            self._event(translate.message_start_event(message), thinking=dialect(self.version).stream_event_extras,
                         ttft_ms=max(ttft or 0, 0))
         self._open["message"] = message
         blocks = [b for b in message.get("content") or () if isinstance(b, dict)]

@@ -24,6 +24,7 @@ import json
 import re
 from typing import Any
 
+from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.output import translate
 
 RETRY_PREFIX = "[claude-bridge:json-schema]"
@@ -137,6 +138,6 @@ def max_attempts(env: dict[str, str]) -> int:
 def exhausted_error(attempts: int, last_problem: str | None, version: str | None) -> str:
     """``errors[0]`` of ``error_max_structured_output_retries`` (2.1.329 adds the last error)."""
     text = f"Failed to provide valid structured output after {attempts} attempts"
-    if last_problem and translate._is_newer(version, "2.1.329"):
+    if last_problem and dialect(version).structured_retries_last_error:
         text += f" \u2014 last StructuredOutput error: {last_problem}"
     return text

@@ -27,6 +27,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str  # C speedup, non-ASCII kept
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.output import pricing as _pricing
 from claude_bridge_tmux.output import shapes as _shapes
 
@@ -453,7 +454,7 @@ def stream_event(event: Mapping[str, Any], *, session_id: str, version: str | No
                             "parent_tool_use_id": None, "uuid": mk()}
     if ttft_ms is not None:
         line["ttft_ms"] = ttft_ms
-    if _is_newer(version, "2.1.329"):
+    if dialect(version).stream_event_extras:
         if thinking:
             line["thinking_display"] = "updates"
         if api_message_id:
@@ -464,7 +465,7 @@ def stream_event(event: Mapping[str, Any], *, session_id: str, version: str | No
 def status_line(*, session_id: str, version: str | None, new_uuid: Callable[[], str] | None = None) -> dict:
     """``{"type":"system","subtype":"status","status":"requesting"}`` printed before each API request."""
     mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
-    if _is_newer(version, "2.1.329"):
+    if dialect(version).stream_event_extras:
         return {"type": "system", "subtype": "status", "status": "requesting", "session_id": session_id, "uuid": mk()}
     return {"type": "system", "subtype": "status", "status": "requesting", "uuid": mk(), "session_id": session_id}
 
@@ -533,6 +534,26 @@ def hook_event_lines(record: Mapping[str, Any], *, session_id: str,
     ]
 
 
+def auto_mode_billing_notice(gateway_host: str) -> str:
+    """The notice ``claude -p`` (2.1.329) prints in plan/auto mode when requests go through a gateway
+    (API-key auth, not acknowledged in the last 24 h): on stderr in text/json, as a
+    ``system/informational`` warning line in stream-json (:func:`informational_line`)."""
+    return ("We're changing auto mode to no longer charge for classifier requests in Claude Code. However, this "
+            f"session isn't eligible because your requests go through {gateway_host}, which isn't compatible with "
+            "this update. Auto mode works for now, and its classifier requests are billed as before. An upcoming "
+            "release removes this fallback. In sessions like this one, each checked action will then be asked "
+            "about or denied. To fix it and access the new version of auto mode, ask your gateway to implement: "
+            "https://code.claude.com/docs/en/auto-mode-classifier-billing\n")
+
+
+def informational_line(content: str, *, session_id: str, timestamp: str, level: str = "warning",
+                       new_uuid: Callable[[], str] | None = None) -> dict:
+    """A ``system/informational`` stream-json line (key order as 2.1.329's ``-p``)."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    return {"type": "system", "subtype": "informational", "content": content, "isMeta": False,
+            "timestamp": timestamp, "uuid": mk(), "level": level, "session_id": session_id}
+
+
 def local_command_message(text: str, *, session_id: str, version: str | None = None,
                           new_uuid: Callable[[], str] | None = None) -> dict | None:
     """The synthetic ``assistant`` line `-p` prints in stream-json for a local slash command's answer
@@ -540,7 +561,7 @@ def local_command_message(text: str, *, session_id: str, version: str | None = N
     as its one block. 2.1.197 prints ``(no content)`` for an empty answer; 2.1.329 prints no line then
     (and its extra ``local_command_*`` / ``context_usage`` fields are not reproduced)."""
     mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
-    new = _is_newer(version, "2.1.329")
+    new = not dialect(version).local_command_empty_line
     if not text and new:
         return None
     usage: dict[str, Any] = {}
@@ -1124,7 +1145,7 @@ def text_output(result: Mapping[str, Any], version: str | None = None) -> tuple[
         return (f"Error: Exceeded USD budget ({amount})", "", rc)
     if sub == "error_max_structured_output_retries":
         # 2.1.329 prints errors[0]; 2.1.197 a fixed text
-        errs = result.get("errors") or [] if _is_newer(version, "2.1.329") else []
+        errs = result.get("errors") or [] if dialect(version).structured_retries_last_error else []
         return (f"Error: {errs[0] if errs else 'Failed to provide valid structured output after maximum retries'}",
                 "", rc)
     return ("Execution error", "", rc)

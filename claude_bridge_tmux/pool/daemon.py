@@ -344,7 +344,7 @@ class Daemon:
             return 1
         finally:
             if session is not None:
-                session.close(wait_exit=3.0 if (lease is not None or plan.no_session_persistence) else 0.0)
+                session.close()
                 if plan.no_session_persistence:
                     session.discard_transcripts()
             if lease is not None:

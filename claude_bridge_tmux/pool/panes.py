@@ -241,7 +241,7 @@ class PanePool:
             self.panes.pop(pane.id, None)
             self.retired_count += 1
         self.log(f"pane {pane.id} retired: {reason}")
-        pane.session.close(wait_exit=3.0 if pane.lease is not None else 0.0)
+        pane.session.close()
         if pane.lease is not None:
             pane.lease.release()
         if replace:

@@ -14,9 +14,10 @@ import signal
 import sys
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
+from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.output import structured, translate
 from claude_bridge_tmux.output.emit import Emitter
@@ -101,6 +102,31 @@ class Prepared:
     settings: dict
     claude_bin: str
     version: str
+    notices: list[str] = field(default_factory=list)   # warnings -p prints in this run (billing notice)
+
+
+def gateway_host(env: dict[str, str]) -> str | None:
+    """``host[:port]`` of ``ANTHROPIC_BASE_URL`` when it is not Anthropic's own API, else None."""
+    from urllib.parse import urlsplit
+    url = env.get("ANTHROPIC_BASE_URL")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if not host or host == "anthropic.com" or host.endswith(".anthropic.com"):
+        return None
+    return parts.netloc.rsplit("@", 1)[-1]
+
+
+def shows_auto_mode_notice(plan: RunPlan, version: str) -> bool:
+    """Whether this run's CLI would show the auto-mode classifier billing notice (then the bridge
+    seeds its acknowledgement for the run and prints ``-p``'s notice): plan/auto mode, a CLI that has
+    it, API-key auth, requests through a gateway."""
+    return (dialect(version).auto_mode_billing_notice and plan.permission_mode in ("plan", "auto")
+            and bool(plan.env.get("ANTHROPIC_API_KEY")) and gateway_host(plan.env) is not None)
 
 
 def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None = None, warn=None,
@@ -169,7 +195,7 @@ def needs_own_pane(plan: RunPlan) -> bool:
 def unknown_command_to_model(version: str) -> bool:
     """2.1.329's ``claude -p`` sends an unknown ``/command`` to the model; 2.1.197's answers
     ``Unknown command: /x`` itself (docs/probe-notes.md §5)."""
-    return flagmod._vkey(version) >= flagmod._vkey("2.1.329")
+    return dialect(version).unknown_command_to_model
 
 
 def requests_in(records) -> list[str]:
@@ -335,6 +361,13 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
             num_turns=sum(translate.count_turns(t.records) for t in turns), previous=previous, **extra,
             **timing, **common)
+    for notice in prep.notices:
+        if plan.output_format == "stream-json" or emitter.collect:
+            now = time.time()
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+            emitter.line(translate.informational_line(notice, session_id=common["session_id"], timestamp=ts))
+        else:
+            err(notice.rstrip("\n"))
     emitter.last_result = result
     stderr_text, code = emitter.result(result)
     if stderr_text:
@@ -345,7 +378,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
 def stream_input_error(line: str, version: str, exc: ValueError) -> str:
     """claude -p's stderr line for a stream-json input line that is not JSON (2.1.329 exact; 2.1.197's
     quotes its JavaScript parser's message, approximated)."""
-    if flagmod._vkey(version) >= flagmod._vkey("2.1.329"):
+    if dialect(version).stream_input_error_v2:
         return f"Error parsing streaming input line (type=unknown, {len(line)} chars): SyntaxError"
     return f"Error parsing streaming input line: {line}: SyntaxError: JSON Parse error: {getattr(exc, 'msg', exc)}"
 
@@ -467,8 +500,12 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
             try:
+                notice = shows_auto_mode_notice(plan, prep.version)
                 lease = preseed(plan.env, SeedRequest(cwd=cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
-                                                      cli_version=prep.version), uuidlib.uuid4().hex)
+                                                      cli_version=prep.version, auto_mode_notice=notice),
+                                uuidlib.uuid4().hex)
+                if lease is not None and lease.notice_due:
+                    prep.notices.append(translate.auto_mode_billing_notice(gateway_host(plan.env) or ""))
             except PreseedError as e:
                 err(f"claude-bridge: {e}")
                 return 1
@@ -504,7 +541,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                     if observer is not None:
                         observer.closing(session)
                     # with temporary trust, claude's exit-time config write must land before the revoke
-                    session.close(wait_exit=3.0 if (lease is not None or plan.no_session_persistence) else 0.0)
+                    session.close()
                     if plan.no_session_persistence:
                         session.discard_transcripts()
                 if lease is not None:

@@ -52,6 +52,15 @@ _DIALOGS: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "a tool needs permission and claude is waiting for an answer"),
     ("not_logged_in", ("Not logged in", "Run /login"),
      "claude is not logged in (no usable API key or login)"),
+    # 2.1.329, plan/auto mode through a gateway, at the first classifier check (the bridge pre-seeds
+    # its acknowledgement for API-key runs; seen anyway, e.g. with an OAuth login)
+    ("auto_mode_notice", ("changing auto mode to no longer charge for classifier requests", "Enter to continue"),
+     "claude is showing its auto-mode classifier billing notice (plan/auto mode through a gateway); "
+     "acknowledge it once in an interactive `claude`, or use another permission mode"),
+    # 2.1.329: the server-side safety check of auto/plan mode is unavailable (a string of the binary;
+    # not reached with the mock model)
+    ("auto_mode", ("Auto mode can't check actions in this session",),
+     "Auto mode can't check actions in this session; use another permission mode"),
 )
 
 
