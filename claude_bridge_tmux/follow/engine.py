@@ -54,7 +54,7 @@ ENTER_RETRIES = 3
 STALE_SLACK_S = 0.05        # hook files / records this much older than the turn's start still count
 
 EndKind = Literal["turn_duration", "api_error", "fast", "stop_quiet", "local"]
-FailKind = Literal["exited", "timeout", "panel", "dialog", "unknown_screen", "permission", "plan_mode",
+FailKind = Literal["exited", "transcript", "timeout", "panel", "dialog", "unknown_screen", "permission", "plan_mode",
                    "auto_mode", "login", "trust", "theme", "api_key", "bypass", "settings_error",
                    "mcp_approval", "not_logged_in", "preflight", "submit", "cancelled", "error"]
 
@@ -413,9 +413,12 @@ class TurnEngine:
                            api_requests=[r for r in self.all_records if r.get("type") == "api-request"],
                            gate_stopped=self.gate_stopped, end=end)
 
-    def _end(self, ordered: list[Record], progressed: bool, now: float) -> Finish | None:
+    def _end(self, ordered: list[Record], progressed: bool, now: float) -> Finish | Fail | None:
         tree = self.tree
         if tree.prompt_uuid is None:
+            if self.stop_payload is not None and now - self.last_progress > STOP_QUIET_S:
+                return Fail("transcript", "claude finished the turn (its Stop hook ran) but its transcript "
+                                          "never showed the prompt")
             return None
         if tree.complete():
             return Finish(self._outcome(ordered, now, "turn_duration"))
@@ -493,7 +496,7 @@ class TurnEngine:
             return None
         if self.hidden_since is None:
             self.hidden_since = now
-        if now - self.hidden_since >= UNKNOWN_SCREEN_S:
+        if now - max(self.hidden_since, self.last_progress) >= UNKNOWN_SCREEN_S:
             return Fail("unknown_screen", "claude is showing a screen the bridge does not know (no input box for "
                                           f"{UNKNOWN_SCREEN_S:.0f} s while the turn made no progress)")
         return None
