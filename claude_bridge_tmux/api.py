@@ -107,37 +107,61 @@ def _validate(value: Any, schema: dict) -> str | None:
     return None
 
 
+class _Lines:
+    """A binary writer that turns the stream-json lines the emitter writes into dicts on a queue."""
+
+    def __init__(self, q) -> None:
+        self.q = q
+        self.buf = b""
+
+    def write(self, data: bytes) -> int:
+        self.buf += data
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            if line.strip():
+                self.q.put(json.loads(line))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
 class Session:
     """A conversation on one pane of its own: every ``send`` is a turn of the same session.
 
-    ``Session(cwd=None, env=None, timeout=600.0, **claude_flags)``; use as a context manager or call
-    ``close()``.  Starting costs the CLI's boot (about 1–2 s); each turn then costs only the turn.
+    ``Session(cwd=None, env=None, timeout=600.0, **claude_flags)``: every ``claude -p`` option works,
+    as in the CLI (``resume="ID"``, ``fork_session=True``, ``max_turns=3``, ``max_budget_usd=0.5``,
+    ``json_schema='{...}'``, ``permission_mode="plan"`` …). Use as a context manager or call
+    ``close()``. Starting costs the CLI's boot (about 1–2 s); each turn then costs only the turn.
+    Raises BridgeError for a bad option (the CLI's message and exit code) or a failed start.
     """
 
     def __init__(self, *, cwd: str | None = None, env: dict[str, str] | None = None, timeout: float = 600.0,
                  **claude_flags: Any):
-        from claude_bridge_tmux.host.preseed import SeedRequest, preseed
-        from claude_bridge_tmux.run.cold import deny_permission_requests, prepare
-        from claude_bridge_tmux.follow.session import ClaudeSession
+        from contextlib import ExitStack
+
+        from claude_bridge_tmux.host.preseed import PreseedError
+        from claude_bridge_tmux.run.cold import prepare
+        from claude_bridge_tmux.run.lifecycle import dedicated_session
 
         self.cwd = os.path.abspath(cwd or os.getcwd())
         self.env = dict(os.environ if env is None else env)
         self.timeout = timeout
+        self._stack = ExitStack()
+        self._previous: dict | None = None
+        self._started = False
         try:
-            self._prep = prepare(["-p", "session", *flags_to_argv(claude_flags)], env=self.env, cwd=self.cwd,
-                                 stdin_text=None)
+            self._prep = prepare(["-p", "session", *flags_to_argv(claude_flags), "--output-format=stream-json",
+                                  "--verbose"], env=self.env, cwd=self.cwd, stdin_text=None)
         except Exception as e:  # UsageError
             raise BridgeError(getattr(e, "message", str(e)), getattr(e, "exit_code", 1)) from e
-        plan = self._prep.plan
-        self._lease = preseed(plan.env, SeedRequest(cwd=self.cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
-                                                    cli_version=self._prep.version), uuidlib.uuid4().hex)
-        self._session = ClaudeSession(claude_bin=self._prep.claude_bin, claude_args=plan.claude_args,
-                                      env=plan.env, cwd=self.cwd, session_id=plan.session_id,
-                                      settings=self._prep.settings,
-                                      deny_permission_requests=deny_permission_requests(plan))
         try:
+            self._session = self._stack.enter_context(dedicated_session(self._prep))
             self._session.start()
             self._session.wait_started(time.monotonic() + 60)
+        except PreseedError as e:
+            self.close()
+            raise BridgeError(f"claude-bridge: {e}") from e
         except Exception as e:
             self.close()
             raise BridgeError(f"claude did not start: {getattr(e, 'reason', e)}") from e
@@ -148,29 +172,32 @@ class Session:
         return self._session.info.session_id
 
     def stream(self, prompt: str) -> Iterator[dict]:
-        """Run one turn; yield its stream-json messages (assistant, user tool results) as claude writes
-        them, then the ``result`` object last. Raises BridgeError when the turn fails."""
+        """Run one turn; yield exactly the messages ``claude-bridge -p --output-format stream-json
+        --verbose`` prints for it (``system/init``, assistant and user messages as claude writes them,
+        the ``result`` last), with the session's options (max_turns, budget, json_schema …) applied.
+        Cost, modelUsage and duration_api_ms are cumulative over the session's turns, as with
+        stream-json input. Raises BridgeError when the turn fails."""
         import queue
         import threading
 
         from claude_bridge_tmux.follow.session import TurnError
+        from claude_bridge_tmux.output.emit import Emitter
+        from claude_bridge_tmux.run.cold import emit_turn
 
         q: queue.Queue = queue.Queue()
-        sid = self.session_id or ""
-
-        def on_record(rec: dict) -> None:
-            for msg in translate.stream_messages(rec, session_id=sid):
-                q.put(msg)
+        prep = self._prep
+        emitter = Emitter("stream-json", _Lines(q), self.session_id or prep.plan.session_id, version=prep.version)
+        errors: list[str] = []
 
         def work():
             try:
-                outcome = self._session.run_turn(prompt, submitted=False, fast_end=True,
-                                                 deadline=time.monotonic() + self.timeout, on_record=on_record)
-                q.put(translate.result_message(outcome.records, session_id=sid, duration_ms=outcome.wall_ms,
-                                               duration_api_ms=None, uuid=str(uuidlib.uuid4()),
-                                               model_key=self._session.info.model))
+                emit_turn(prep, self._session, emitter, submitted=False, deadline=time.monotonic() + self.timeout,
+                          probe=None, err=errors.append, prompt=prompt, previous=self._previous, fast_end=True)
+                self._previous = getattr(emitter, "last_result", None)
             except TurnError as e:
-                q.put(BridgeError(e.reason))
+                q.put(BridgeError(e.message or e.reason, e.exit_code or 1))
+            except Exception as e:  # noqa: BLE001 - reported to the caller's thread
+                q.put(BridgeError(f"claude-bridge: {e}"))
             q.put(None)
 
         threading.Thread(target=work, daemon=True).start()
@@ -191,12 +218,8 @@ class Session:
         return result
 
     def close(self) -> None:
-        """Kill the pane and clean up. Idempotent."""
-        if hasattr(self, "_session"):
-            self._session.close()
-        if getattr(self, "_lease", None) is not None:
-            self._lease.release()
-            self._lease = None
+        """Kill the pane (claude and its children gone), release the preseed lease. Idempotent."""
+        self._stack.close()
 
     def __enter__(self) -> "Session":
         return self

@@ -26,9 +26,10 @@ from claude_bridge_tmux.host import paths
 from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
 from claude_bridge_tmux.invocation.plan import UsageError
-from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, preseed
-from claude_bridge_tmux.run.cold import Prepared, deny_permission_requests, emit_turn, needs_own_pane, new_init_probe, prepare, report_error, session_options
-from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.host.preseed import PreseedError
+from claude_bridge_tmux.run.cold import Prepared, emit_turn, needs_own_pane, new_init_probe, prepare, report_error
+from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
+from claude_bridge_tmux.follow.session import TurnError
 from claude_bridge_tmux.pool import protocol
 from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
 
@@ -322,19 +323,12 @@ class Daemon:
 
     def _run_dedicated(self, conn: _Conn, prep: Prepared, deadline: float, probe, out) -> int:
         plan = prep.plan
-        lease = None
-        session = None
         try:
-            lease = preseed(plan.env, SeedRequest(cwd=plan.cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
-                                                  cli_version=prep.version), uuidlib.uuid4().hex)
-            session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
-                                    cwd=plan.cwd, session_id=plan.session_id, settings=prep.settings,
-                                    deny_permission_requests=deny_permission_requests(plan), server=self.server,
-                                    log=self.log, **session_options(plan))
-            emitter = Emitter(plan.output_format, out, plan.session_id)
-            session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
-            return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
-                             probe=probe, err=conn.err, cancel=conn.closed)
+            with dedicated_session(prep, log=self.log, server=self.server) as session:
+                emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version)
+                session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
+                return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
+                                 probe=probe, err=conn.err, cancel=conn.closed)
         except TurnError as e:
             self.jobs_failed += 1
             return 1 if e.kind == "cancelled" else report_error(e, conn.err)
@@ -342,13 +336,6 @@ class Daemon:
             self.jobs_failed += 1
             conn.err(f"claude-bridge: {e}")
             return 1
-        finally:
-            if session is not None:
-                session.close()
-                if plan.no_session_persistence:
-                    session.discard_transcripts()
-            if lease is not None:
-                lease.release()
 
 
 def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jobs_per_pane: int,

@@ -25,7 +25,8 @@ from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
 from claude_bridge_tmux.run.init_probe import InitProbe
 from claude_bridge_tmux.tmux.pane import PaneError
 from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
-from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, preseed
+from claude_bridge_tmux.host.preseed import PreseedError
+from claude_bridge_tmux.run.lifecycle import dedicated_session, gate_tools
 from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
 
@@ -105,30 +106,6 @@ class Prepared:
     notices: list[str] = field(default_factory=list)   # warnings -p prints in this run (billing notice)
 
 
-def gateway_host(env: dict[str, str]) -> str | None:
-    """``host[:port]`` of ``ANTHROPIC_BASE_URL`` when it is not Anthropic's own API, else None."""
-    from urllib.parse import urlsplit
-    url = env.get("ANTHROPIC_BASE_URL")
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    host = parts.hostname or ""
-    if not host or host == "anthropic.com" or host.endswith(".anthropic.com"):
-        return None
-    return parts.netloc.rsplit("@", 1)[-1]
-
-
-def shows_auto_mode_notice(plan: RunPlan, version: str) -> bool:
-    """Whether this run's CLI would show the auto-mode classifier billing notice (then the bridge
-    seeds its acknowledgement for the run and prints ``-p``'s notice): plan/auto mode, a CLI that has
-    it, API-key auth, requests through a gateway."""
-    return (dialect(version).auto_mode_billing_notice and plan.permission_mode in ("plan", "auto")
-            and bool(plan.env.get("ANTHROPIC_API_KEY")) and gateway_host(plan.env) is not None)
-
-
 def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None = None, warn=None,
             read_stdin=None) -> Prepared:
     """flags -> plan. Raises UsageError (claude's message and exit code) for every bad invocation;
@@ -174,21 +151,10 @@ def new_init_probe(prep: Prepared) -> InitProbe:
                      fmt="json" if plan.output_format == "json" else "stream-json")
 
 
-def deny_permission_requests(plan: RunPlan) -> bool:
-    """Modes in which `claude -p` auto-denies what would need approval (reference §2.7)."""
-    return plan.permission_mode in ("default", "plan")
-
-
-def session_options(plan: RunPlan) -> dict:
-    """The ClaudeSession keyword arguments a plan needs beyond the common ones."""
-    return {"session_args": plan.session_args or None,
-            "gate_tools": plan.max_turns is not None or plan.max_budget_usd is not None}
-
-
 def needs_own_pane(plan: RunPlan) -> bool:
     """A pool cannot serve this call on a shared warm pane: its session is chosen by the caller
     (--session-id/--resume/--continue/--fork-session), it needs the tool gate, or it must leave no transcript."""
-    return (plan.session_args != ["--session-id", plan.session_id] or session_options(plan)["gate_tools"]
+    return (plan.session_args != ["--session-id", plan.session_id] or gate_tools(plan)
             or plan.no_session_persistence)
 
 
@@ -488,8 +454,6 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
     if observer is not None:
         log, err = observer.attach(log, err)
     with _Signals():
-        session: ClaudeSession | None = None
-        lease = None
         try:
             try:
                 prep = prepare(argv, env=env, cwd=cwd, warn=err,
@@ -499,33 +463,24 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 return getattr(e, "exit_code", 1)
             plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
-            try:
-                notice = shows_auto_mode_notice(plan, prep.version)
-                lease = preseed(plan.env, SeedRequest(cwd=cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
-                                                      cli_version=prep.version, auto_mode_notice=notice),
-                                uuidlib.uuid4().hex)
-                if lease is not None and lease.notice_due:
-                    prep.notices.append(translate.auto_mode_billing_notice(gateway_host(plan.env) or ""))
-            except PreseedError as e:
-                err(f"claude-bridge: {e}")
-                return 1
             emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version)
             if observer is not None:
                 observer.watch(emitter)
-            session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env,
-                                    cwd=cwd, session_id=plan.session_id, settings=prep.settings,
-                                    deny_permission_requests=deny_permission_requests(plan), log=log,
-                                    **session_options(plan))
-            deadline = time.monotonic() + plan.timeout
-            probe = None
-            if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
-                probe = new_init_probe(prep)
-            if plan.input_format == "stream-json":
-                session.start()
-                return run_stream_input(prep, session, emitter, stdin or sys.stdin.buffer, probe=probe, err=err)
-            session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
-            return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
-                             probe=probe, err=err)
+            with dedicated_session(prep, log=log, on_close=observer.closing if observer is not None else None) \
+                    as session:
+                deadline = time.monotonic() + plan.timeout
+                probe = None
+                if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
+                    probe = new_init_probe(prep)
+                if plan.input_format == "stream-json":
+                    session.start()
+                    return run_stream_input(prep, session, emitter, stdin or sys.stdin.buffer, probe=probe, err=err)
+                session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
+                return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
+                                 probe=probe, err=err)
+        except PreseedError as e:
+            err(f"claude-bridge: {e}")
+            return 1
         except TurnError as e:
             return report_error(e, err)
         except PaneError as e:
@@ -533,22 +488,6 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             return 1
         except Terminated as t:
             return 128 + t.signum
-        finally:
-            # Cleanup must not be interrupted by a second signal.
-            old = {s: signal.signal(s, signal.SIG_IGN) for s in _Signals.SIGNALS}
-            try:
-                if session is not None:
-                    if observer is not None:
-                        observer.closing(session)
-                    # with temporary trust, claude's exit-time config write must land before the revoke
-                    session.close()
-                    if plan.no_session_persistence:
-                        session.discard_transcripts()
-                if lease is not None:
-                    lease.release()
-            finally:
-                for s, h in old.items():
-                    signal.signal(s, h)
 
 
 def _duration_ms(outcome) -> int:

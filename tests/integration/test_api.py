@@ -23,11 +23,61 @@ def test_session_keeps_the_conversation(bed):
         first = s.send("turn one")
         events = list(s.stream("turn two MOCK:tool=echo_api"))
     assert first["result"] == "MOCK-REPLY to: turn one"
-    assert [e["type"] for e in events] == ["assistant", "assistant", "user", "assistant", "result"]
+    assert [e["type"] for e in events] == ["system", "assistant", "assistant", "user", "assistant", "result"]
+    assert events[0]["subtype"] == "init" and events[0]["session_id"] == first["session_id"]
     assert events[-1]["result"] == "MOCK-TOOL-DONE: api"
     assert first["session_id"] == events[-1]["session_id"]
     reqs = bed.mock.main_requests()
     assert reqs[1]["nmsg"] > reqs[0]["nmsg"], "the second turn carries the first"
+
+
+def test_session_yields_what_the_cli_prints(bed):
+    """One API turn = the lines of `claude-bridge -p --output-format stream-json --verbose`."""
+    with Session(cwd=str(bed.cwd), env=bed.env) as s:
+        events = list(s.stream("same as the cli MOCK:tool=echo_same"))
+    cli = bed.bridge("-p", "same as the cli MOCK:tool=echo_same", "--output-format", "stream-json", "--verbose")
+    lines = [json.loads(line) for line in cli.stdout.splitlines()]
+    assert [(e["type"], e.get("subtype")) for e in events] == [(e["type"], e.get("subtype")) for e in lines]
+    keys = lambda r: list(r)  # noqa: E731
+    assert keys(events[-1]) == keys(lines[-1])
+    assert events[-1]["result"] == lines[-1]["result"] == "MOCK-TOOL-DONE: same"
+
+
+def test_session_resume_and_fork(bed):
+    with Session(cwd=str(bed.cwd), env=bed.env) as s:
+        first = s.send("remember the word kiwi")
+    sid = first["session_id"]
+    with Session(cwd=str(bed.cwd), env=bed.env, resume=sid) as s:
+        again = s.send("resumed turn")
+    assert again["session_id"] == sid
+    with Session(cwd=str(bed.cwd), env=bed.env, resume=sid, fork_session=True) as s:
+        forked = s.send("forked turn")
+    assert forked["session_id"] != sid
+    reqs = [r for r in bed.mock.main_requests() if r["prompt"] in ("resumed turn", "forked turn")]
+    assert len(reqs) == 2 and all(r["nmsg"] >= 3 for r in reqs), "both carry the earlier conversation"
+
+
+def test_session_max_turns(bed):
+    with Session(cwd=str(bed.cwd), env=bed.env, max_turns=1) as s:
+        result = s.send("loop MOCK:toolloop")
+    assert result["subtype"] == "error_max_turns" and result["is_error"] is True
+    assert result["num_turns"] == 2
+
+
+def test_session_max_budget(bed):
+    with Session(cwd=str(bed.cwd), env=bed.env, max_budget_usd="0.0000001") as s:
+        result = s.send("plain")
+    assert result["subtype"] == "error_max_budget_usd"
+
+
+def test_session_json_schema(bed):
+    schema = json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})
+    with Session(cwd=str(bed.cwd), env=bed.env, json_schema=schema) as s:
+        result = s.send("answer MOCK:structured")
+    real = json.loads(bed.claude_p("-p", "answer MOCK:structured", "--json-schema", schema,
+                                   "--output-format", "json").stdout)
+    assert result["structured_output"] == real["structured_output"]
+    assert (result["subtype"], result["is_error"]) == (real["subtype"], real["is_error"]) == ("success", False)
 
 
 def test_session_bad_flag_is_a_bridge_error(bed):

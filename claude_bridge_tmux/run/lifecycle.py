@@ -1,0 +1,117 @@
+"""One run lifecycle for every pane that serves one caller: the cold path, a pool's dedicated
+panes (``--resume``, ``--max-turns`` …) and ``api.Session``.
+
+``dedicated_session(prep)`` takes the preseed lease (trust, billing notice), builds the
+:class:`ClaudeSession` with every session option of the plan, and on the way out — success, error,
+``Terminated``, any exception — closes the pane (claude and its children gone), undoes
+``--no-session-persistence`` and releases the lease, with termination signals held off meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import uuid as uuidlib
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+
+from claude_bridge_tmux.follow.session import ClaudeSession
+from claude_bridge_tmux.host.preseed import SeedRequest, preseed
+from claude_bridge_tmux.invocation.plan import RunPlan
+from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.tmux.pane import TmuxServer
+from claude_bridge_tmux.versions import dialect
+
+TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def deny_permission_requests(plan: RunPlan) -> bool:
+    """Modes in which ``claude -p`` auto-denies what would need approval (docs/probe-notes.md)."""
+    return plan.permission_mode in ("default", "plan")
+
+
+def gate_tools(plan: RunPlan) -> bool:
+    """The run needs the PostToolUse gate (--max-turns / --max-budget-usd)."""
+    return plan.max_turns is not None or plan.max_budget_usd is not None
+
+
+def gateway_host(env: dict[str, str]) -> str | None:
+    """``host[:port]`` of ``ANTHROPIC_BASE_URL`` when it is not Anthropic's own API, else None."""
+    url = env.get("ANTHROPIC_BASE_URL")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if not host or host == "anthropic.com" or host.endswith(".anthropic.com"):
+        return None
+    return parts.netloc.rsplit("@", 1)[-1]
+
+
+def shows_auto_mode_notice(plan: RunPlan, version: str) -> bool:
+    """Whether this run's CLI would show the auto-mode classifier billing notice (then the bridge
+    seeds its acknowledgement for the run and prints ``-p``'s notice): plan/auto mode, a CLI that has
+    it, API-key auth, requests through a gateway."""
+    return (dialect(version).auto_mode_billing_notice and plan.permission_mode in ("plan", "auto")
+            and bool(plan.env.get("ANTHROPIC_API_KEY")) and gateway_host(plan.env) is not None)
+
+
+def new_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxServer | None = None) -> ClaudeSession:
+    """The :class:`ClaudeSession` a prepared call (``run.cold.Prepared``) runs in, with all its options."""
+    plan = prep.plan
+    return ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env, cwd=plan.cwd,
+                         session_id=plan.session_id, settings=prep.settings,
+                         deny_permission_requests=deny_permission_requests(plan), server=server, log=log,
+                         session_args=plan.session_args or None, gate_tools=gate_tools(plan))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore termination signals meanwhile (main thread only: elsewhere signals go to the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in TEARDOWN_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def dedicated_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxServer | None = None,
+                      on_close: Callable[[ClaudeSession], None] | None = None) -> Iterator[ClaudeSession]:
+    """Preseed, then yield the run's (not yet started) :class:`ClaudeSession`; tear everything down after.
+
+    Appends ``-p``'s billing notice to ``prep.notices`` when the run holds that claim. ``on_close``
+    sees the session just before it is closed (run log: the pane's last screen).
+    Raises PreseedError (one-line reason) before any pane exists.
+    """
+    plan = prep.plan
+    lease = preseed(plan.env, SeedRequest(cwd=plan.cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
+                                          cli_version=prep.version,
+                                          auto_mode_notice=shows_auto_mode_notice(plan, prep.version)),
+                    uuidlib.uuid4().hex)
+    session: ClaudeSession | None = None
+    try:
+        if lease is not None and lease.notice_due:
+            prep.notices.append(translate.auto_mode_billing_notice(gateway_host(plan.env) or ""))
+        session = new_session(prep, log=log, server=server)
+        yield session
+    finally:
+        with _signals_held():
+            try:
+                if session is not None:
+                    if on_close is not None:
+                        with contextlib.suppress(Exception):
+                            on_close(session)
+                    session.close()       # claude writes ~/.claude.json on exit: gone before the revoke
+                    if plan.no_session_persistence:
+                        session.discard_transcripts()
+            finally:
+                if lease is not None:
+                    lease.release()
