@@ -37,10 +37,9 @@ import json
 import os
 import re
 import time
-import uuid as uuidlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from claude_bridge_tmux.output import translate
 from claude_bridge_tmux.pool import client as poolclient
 from claude_bridge_tmux.pool import protocol
 
@@ -221,7 +220,7 @@ class Session:
         """Kill the pane (claude and its children gone), release the preseed lease. Idempotent."""
         self._stack.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 _V = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def _key(version: str) -> tuple[int, int, int]:
+    """Sort key of a version string (unparseable ones first)."""
+    return parse(version) or (0, 0, 0)
 
 
 def parse(version: str | None) -> tuple[int, int, int] | None:
@@ -20,7 +25,7 @@ def parse(version: str | None) -> tuple[int, int, int] | None:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def packaged(stem: str) -> tuple[str, ...]:
     """Versions of ``data/<stem>-X.Y.Z.json`` in the package, oldest first."""
     found = []
@@ -28,18 +33,18 @@ def packaged(stem: str) -> tuple[str, ...]:
         m = re.fullmatch(re.escape(stem) + r"-(\d+\.\d+\.\d+)\.json", f.name)
         if m:
             found.append(m.group(1))
-    return tuple(sorted(found, key=parse))
+    return tuple(sorted(found, key=_key))
 
 
 def nearest(version: str | None, available: tuple[str, ...] | list[str]) -> str | None:
     """The version of ``available`` to use for ``version`` (see module docstring)."""
-    avail = sorted(available, key=parse)
+    avail = sorted(available, key=_key)
     if not avail:
         return None
     want = parse(version)
     if want is None:
         return avail[-1]
-    older = [v for v in avail if parse(v) <= want]
+    older = [v for v in avail if _key(v) <= want]
     return older[-1] if older else avail[0]
 
 
@@ -87,7 +92,7 @@ class Dialect:
 _NEW = (2, 1, 329)
 
 
-@lru_cache(maxsize=None)
+@cache
 def dialect(version: str | None) -> Dialect:
     """The :class:`Dialect` of a CLI ``version`` string (``"2.1.329"``, ``"2.1.329 (Claude Code)"``);
     an unparseable or missing version gets the newest facts."""

@@ -73,6 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     code = run_pooled(argv)
     if code is not None:
         return code
-    from claude_bridge_tmux.run.runlog import observed
     from claude_bridge_tmux.run.cold import run_print
+    from claude_bridge_tmux.run.runlog import observed
     return observed(run_print, argv)

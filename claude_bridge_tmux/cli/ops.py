@@ -103,9 +103,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def attach(ident: str = typer.Argument(..., metavar="ID", help="ps ID (or a prefix), pane id %N, or session id")) -> None:
         """Open a read-only view of a pane (tmux attach, read-only, on its private server); detach with C-b d."""
-        from claude_bridge_tmux.tmux.pane import tmux_binary
         from claude_bridge_tmux.host.paths import runtime_dir
         from claude_bridge_tmux.ops.registry import find
+        from claude_bridge_tmux.tmux.pane import tmux_binary
         entry = find(runtime_dir(), ident)
         if entry is None:
             typer.echo(f"claude-bridge: no live pane matches {ident!r} (see `claude-bridge ps`)", err=True)

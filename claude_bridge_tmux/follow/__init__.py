@@ -1,1 +1,5 @@
-"""Following a turn: transcript tailing (transcript), the parentUuid tree (tree), the pure turn engine (engine), the pane session loop (session)."""
+"""Following a turn:
+
+transcript tailing (transcript), the parentUuid tree (tree), the pure turn engine (engine), the pane
+session loop (session).
+"""

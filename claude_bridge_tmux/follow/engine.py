@@ -31,11 +31,17 @@ box for ``UNKNOWN_SCREEN_S``, a panel opened by a slash command, the deadline.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping, Sequence, Union
+from typing import Any, Literal
 
-from claude_bridge_tmux.follow.localcmd import (is_local_command_record, local_command_text, record_time,
-                                                 records_span, unknown_command)
+from claude_bridge_tmux.follow.localcmd import (
+    is_local_command_record,
+    local_command_text,
+    record_time,
+    records_span,
+    unknown_command,
+)
 from claude_bridge_tmux.follow.tree import TurnTree, find_prompt
 from claude_bridge_tmux.tmux import screen as screenmod
 
@@ -88,7 +94,7 @@ class Screen:
     status: int | None = None
 
 
-Event = Union[Hook, Records, Screen]
+Event = Hook | Records | Screen
 
 
 # ---------------------------------------------------------------------------------------- actions
@@ -166,7 +172,7 @@ class Fail:
     exit_code: int | None = None
 
 
-Action = Union[EmitRecord, AnnounceSession, PressEnter, Resubmit, AnswerGate, Finish, Fail]
+Action = EmitRecord | AnnounceSession | PressEnter | Resubmit | AnswerGate | Finish | Fail
 Gate = Callable[[list[Record], str], "bool | None"]
 
 
@@ -184,7 +190,8 @@ def final_reply_written(records: Sequence[Record], stop_payload: Mapping[str, An
     blocks = msg.get("content") or []
     text = blocks[-1].get("text") if blocks and isinstance(blocks[-1], dict) and blocks[-1].get("type") == "text" else None
     expected = stop_payload.get("last_assistant_message")
-    return bool(text) and isinstance(expected, str) and expected.rstrip().endswith(text.rstrip())
+    return isinstance(text, str) and bool(text) and isinstance(expected, str) \
+        and expected.rstrip().endswith(text.rstrip())
 
 
 def api_error_written(records: Sequence[Record]) -> bool:

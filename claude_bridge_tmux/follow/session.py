@@ -14,29 +14,40 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import orjson
 
+from claude_bridge_tmux.follow import engine as enginemod
+from claude_bridge_tmux.follow.engine import (
+    AnnounceSession,
+    AnswerGate,
+    EmitRecord,
+    Fail,
+    Finish,
+    Hook,
+    PressEnter,
+    Records,
+    Resubmit,
+    Screen,
+    TurnEngine,
+    TurnOptions,
+    TurnOutcome,
+)
+from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
+from claude_bridge_tmux.follow.tree import TurnTree
 from claude_bridge_tmux.host import hooks as hookmod
-from claude_bridge_tmux.ops import registry
-from claude_bridge_tmux.tmux import screen as screenmod
-from claude_bridge_tmux.tmux.pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 from claude_bridge_tmux.host.paths import new_run_dir
 from claude_bridge_tmux.host.preseed import config_dir
 from claude_bridge_tmux.host.proc import descendants, reap_tree
-from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
-from claude_bridge_tmux.follow.tree import TurnTree
-from claude_bridge_tmux.follow import engine as enginemod
-from claude_bridge_tmux.follow.engine import (AnnounceSession, AnswerGate, EmitRecord, Fail, Finish, Hook,
-                                              PressEnter, Records, Resubmit, Screen, TurnEngine, TurnOptions,
-                                              TurnOutcome)
+from claude_bridge_tmux.ops import registry
+from claude_bridge_tmux.tmux import screen as screenmod
+from claude_bridge_tmux.tmux.pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 
 SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn
 CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyway)

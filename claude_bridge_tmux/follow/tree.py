@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 import orjson
 
@@ -209,7 +209,7 @@ class TurnTree:
         if isinstance(parent, str):
             self._children.setdefault(parent, []).append(uuid)
 
-    def add_all(self, records: Iterable[dict]) -> "TurnTree":
+    def add_all(self, records: Iterable[dict]) -> TurnTree:
         for r in records:
             self.add(r)
         return self

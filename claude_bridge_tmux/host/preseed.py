@@ -32,9 +32,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 API_KEY_SUFFIX_LEN = 20
 NOTICE_KEY = "autoModeClassifierBillingNoticeAcknowledgedAt"

@@ -29,10 +29,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Iterable, Mapping
 
 __all__ = [
     "FlagError", "OptionSpec", "Validator", "FlagTable", "ParsedArgs",
@@ -172,7 +172,7 @@ def load_table(version: str | None = None) -> FlagTable:
     return _load(_nearest(version))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(version: str) -> FlagTable:
     raw = json.loads(resources.files("claude_bridge_tmux").joinpath("data", f"flags-{version}.json").read_text())
     specs: dict[str, OptionSpec] = {}

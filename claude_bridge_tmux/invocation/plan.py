@@ -16,8 +16,8 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.invocation import flags as flagmod
+from claude_bridge_tmux.versions import dialect
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 
@@ -177,7 +177,7 @@ class RunPlan:
         return not (self.continue_session and not self.fork)
 
 
-def _opt(parsed: "flagmod.ParsedArgs", *names: str):
+def _opt(parsed: flagmod.ParsedArgs, *names: str):
     for n in names:
         if n in parsed.options:
             return parsed.options[n]
@@ -187,7 +187,7 @@ def _opt(parsed: "flagmod.ParsedArgs", *names: str):
 ROOT_BYPASS_MESSAGE = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
 
 
-def bypass_refused_as_root(parsed: "flagmod.ParsedArgs", env: dict[str, str], uid: int | None = None) -> bool:
+def bypass_refused_as_root(parsed: flagmod.ParsedArgs, env: dict[str, str], uid: int | None = None) -> bool:
     """claude refuses every bypass option as root outside a declared sandbox (``IS_SANDBOX=1`` or
     ``CLAUDE_CODE_BUBBLEWRAP``), with ROOT_BYPASS_MESSAGE and exit 1 -- also for
     ``--allow-dangerously-skip-permissions`` alone (verified on 2.1.197 and 2.1.329)."""
@@ -198,7 +198,7 @@ def bypass_refused_as_root(parsed: "flagmod.ParsedArgs", env: dict[str, str], ui
                 or _opt(parsed, "permission-mode") == "bypassPermissions")
 
 
-def build_plan(parsed: "flagmod.ParsedArgs", *, stdin_text: str | None, caller_env: dict[str, str],
+def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env: dict[str, str],
                cwd: str, claude_bin: str, cli_version: str, table=None) -> RunPlan:
     """Validate a parsed print-mode invocation and build its RunPlan.
 
@@ -364,7 +364,7 @@ def parse_json_schema(value, cli_version: str):
     return schema
 
 
-def _caller_system_append(parsed: "flagmod.ParsedArgs", cwd: str) -> str | None:
+def _caller_system_append(parsed: flagmod.ParsedArgs, cwd: str) -> str | None:
     """The caller's own appended system prompt ("" when none; None when its file cannot be read).
     Like claude, the last --append-system-prompt wins; 2.1.329 also joins a file's text after it."""
     text = _opt(parsed, "append-system-prompt")
@@ -400,7 +400,7 @@ def _tool_names(values) -> set[str]:
     return out
 
 
-def interactive_only_tools_to_hide(parsed: "flagmod.ParsedArgs") -> list[str]:
+def interactive_only_tools_to_hide(parsed: flagmod.ParsedArgs) -> list[str]:
     """INTERACTIVE_ONLY_TOOLS minus the ones the caller explicitly allowed (--tools / --allowedTools)."""
     allowed = _tool_names(_opt(parsed, "tools")) | _tool_names(_opt(parsed, "allowedTools"))
     return [t for t in INTERACTIVE_ONLY_TOOLS if t not in allowed]
@@ -419,8 +419,8 @@ RESUME_USAGE = ("Error: --resume requires a valid session ID or session title wh
 
 def project_dirs(env: dict[str, str], cwd: str) -> tuple[Path, Path]:
     """(the projects directory of claude's config dir, the cwd's project directory in it)."""
-    from claude_bridge_tmux.host.preseed import config_dir
     from claude_bridge_tmux.follow.transcript import encode_project_dir
+    from claude_bridge_tmux.host.preseed import config_dir
     root = config_dir(env) / "projects"
     return root, root / encode_project_dir(cwd)
 

@@ -1,1 +1,5 @@
-"""Pure output: transcript records -> claude -p messages and result (translate), stream writer (emit), per-version shapes and prices, --json-schema."""
+"""Pure output:
+
+transcript records -> claude -p messages and result (translate), stream writer (emit), per-version
+shapes and prices, --json-schema.
+"""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.versions import dialect
 
 
 class Emitter:

@@ -24,9 +24,10 @@ prices replace the base prices when input + cache read + cache creation tokens e
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Mapping
+from functools import cache
+from typing import Any
 
 from claude_bridge_tmux import versions as versioned
 
@@ -47,13 +48,13 @@ class ModelPrice:
     context_window: int = 200_000
     max_output_tokens: int = 32_000
     cache_write_1h: float | None = None
-    long_prompt: "ModelPrice | None" = None
+    long_prompt: ModelPrice | None = None
     above_prompt_tokens: int | None = None
     first_party: str | None = None
     cost_basis: str = "list"
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ModelPrice":
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelPrice:
         lp = d.get("long_prompt")
         return cls(
             input=d["input"],
@@ -141,7 +142,7 @@ def table_from_dict(data: Mapping[str, Any]) -> PriceTable:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_table(version: str | None = None) -> PriceTable:
     """The packaged table for a CLI version (nearest packaged one; ``None``: 2.1.197's)."""
     _v, text = versioned.read("pricing", version or DEFAULT_VERSION)

@@ -24,9 +24,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Mapping
+from functools import cache
+from typing import Any
 
 from claude_bridge_tmux import versions as versioned
 
@@ -157,7 +158,7 @@ def _from_dict(d: Mapping[str, Any]) -> Shapes:
                   lines=dict(d.get("lines") or {}), results=dict(d.get("results") or {}))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(version: str | None = None) -> Shapes:
     """Shapes of the packaged version nearest to ``version`` (``None``: 2.1.197, the reference)."""
     _v, text = versioned.read("shapes", version or DEFAULT_VERSION)

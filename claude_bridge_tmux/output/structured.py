@@ -24,8 +24,8 @@ import json
 import re
 from typing import Any
 
-from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.versions import dialect
 
 RETRY_PREFIX = "[claude-bridge:json-schema]"
 SCHEMA_MARKER = "JSON Schema: "

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import re
 import uuid as _uuidlib
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str  # C speedup, non-ASCII kept
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from claude_bridge_tmux.versions import dialect
 from claude_bridge_tmux.output import pricing as _pricing
 from claude_bridge_tmux.output import shapes as _shapes
+from claude_bridge_tmux.versions import dialect
 
 SYNTHETIC_MODEL = "<synthetic>"
 NUDGE_PREFIX = "[structured-output-enforce]"
@@ -51,7 +52,7 @@ def _js_str(s: str) -> str:
         # Pairs split into two code points are one character to JS: join them first;
         # JSON.stringify (ES2019) writes lone surrogates as lowercase \udxxx escapes.
         joined = out.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-        out = _SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), joined)
+        out = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", joined)
     return out
 
 
@@ -581,8 +582,8 @@ def local_command_message(text: str, *, session_id: str, version: str | None = N
     line: dict[str, Any] = {"type": "assistant", "message": message, "parent_tool_use_id": None,
                             "session_id": session_id, "uuid": mk()}
     if new:
-        line["timestamp"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
-            f"{datetime.now(timezone.utc).microsecond // 1000:03d}Z"
+        line["timestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+            f"{datetime.now(UTC).microsecond // 1000:03d}Z"
     return line
 
 

@@ -22,7 +22,8 @@ def start(size: int = typer.Option(1, "--size", help="warm panes to keep per war
           warm: list[str] = typer.Option(None, "--warm", help="claude -p options a warm spec uses, e.g. "
                                          "\"--model sonnet\" (repeatable; default: no options)"),
           max_jobs_per_pane: int = typer.Option(50, "--max-jobs-per-pane", help="retire a pane after K jobs"),
-          idle_timeout: float = typer.Option(900.0, "--idle-timeout", help="retire panes idle this long (s) beyond the warm size"),
+          idle_timeout: float = typer.Option(900.0, "--idle-timeout",
+                                            help="retire panes idle this long (s) beyond the warm size"),
           max_panes: int = typer.Option(8, "--max-panes", help="cap on live panes (all keys)"),
           foreground: bool = typer.Option(False, "--foreground", help="run the daemon in this process")) -> None:
     """Start the pool daemon (warm panes for this cwd and environment)."""

@@ -19,19 +19,18 @@ import signal
 import socket
 import threading
 import time
-import uuid as uuidlib
 from pathlib import Path
 
-from claude_bridge_tmux.host import paths
-from claude_bridge_tmux.output.emit import Emitter
-from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
-from claude_bridge_tmux.invocation.plan import UsageError
-from claude_bridge_tmux.host.preseed import PreseedError
-from claude_bridge_tmux.run.cold import Prepared, emit_turn, needs_own_pane, new_init_probe, prepare, report_error
-from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
 from claude_bridge_tmux.follow.session import TurnError
+from claude_bridge_tmux.host import paths
+from claude_bridge_tmux.host.preseed import PreseedError
+from claude_bridge_tmux.invocation.plan import UsageError
+from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.pool import protocol
 from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
+from claude_bridge_tmux.run.cold import Prepared, emit_turn, needs_own_pane, new_init_probe, prepare, report_error
+from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
+from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
 
 MAINTAIN_EVERY = 2.0
 DEDICATED_OPTIONS = ("--resume", "--continue", "--fork-session", "--from-pr")
@@ -40,7 +39,7 @@ DEDICATED_OPTIONS = ("--resume", "--continue", "--fork-session", "--from-pr")
 class _ConnOut:
     """File-like binary stdout of a client: ``write`` sends an ``out`` frame."""
 
-    def __init__(self, conn: "_Conn"):
+    def __init__(self, conn: _Conn):
         self.conn = conn
 
     def write(self, data: bytes) -> int:
@@ -157,7 +156,7 @@ class Daemon:
             while not self.stopping.is_set():
                 try:
                     sock, _ = self._listener.accept()
-                except socket.timeout:
+                except TimeoutError:
                     sock = None
                 except OSError:
                     if self.stopping.is_set():

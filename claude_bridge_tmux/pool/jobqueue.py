@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 
 class JobQueue(Protocol):

@@ -14,18 +14,17 @@ Times are ``time.monotonic()`` seconds; RSS in bytes.
 
 from __future__ import annotations
 
-
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from claude_bridge_tmux.tmux.pane import TmuxServer
-from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, TrustLease, preseed
 from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, TrustLease, preseed
 from claude_bridge_tmux.pool.jobqueue import InProcessQueue
 from claude_bridge_tmux.pool.key import describe, key_material, pane_key
+from claude_bridge_tmux.tmux.pane import TmuxServer
 
 START_TIMEOUT = 60.0
 CLEAR_TIMEOUT = 30.0

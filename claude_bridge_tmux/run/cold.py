@@ -17,18 +17,18 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
-from claude_bridge_tmux.versions import dialect
+from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
+from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
+from claude_bridge_tmux.host.preseed import PreseedError
 from claude_bridge_tmux.invocation import flags as flagmod
+from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
+from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
 from claude_bridge_tmux.output import structured, translate
 from claude_bridge_tmux.output.emit import Emitter
-from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
 from claude_bridge_tmux.run.init_probe import InitProbe
-from claude_bridge_tmux.tmux.pane import PaneError
-from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
-from claude_bridge_tmux.host.preseed import PreseedError
 from claude_bridge_tmux.run.lifecycle import dedicated_session, gate_tools
-from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
-from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
+from claude_bridge_tmux.tmux.pane import PaneError
+from claude_bridge_tmux.versions import dialect
 
 PANE_TAIL_LINES = 15
 INIT_PROBE_WAIT = 20.0

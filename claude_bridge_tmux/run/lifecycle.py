@@ -13,7 +13,7 @@ import contextlib
 import signal
 import threading
 import uuid as uuidlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 from claude_bridge_tmux.follow.session import ClaudeSession

@@ -22,8 +22,9 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 LOG_DIR = "runs"
 DEFAULT_KEEP = 50

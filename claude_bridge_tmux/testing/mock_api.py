@@ -43,9 +43,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -633,7 +634,7 @@ class _Disconnected(Exception):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    mock: "MockServer"
+    mock: MockServer
 
     def handle_error(self, request, client_address):  # noqa: D401 - quiet on client aborts
         exc = sys.exc_info()[1]
@@ -801,7 +802,7 @@ class MockServer:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
-    def start(self) -> "MockServer":
+    def start(self) -> MockServer:
         """Bind and serve in a background thread; returns self."""
         if self._httpd is not None:
             return self
@@ -832,7 +833,7 @@ class MockServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "MockServer":
+    def __enter__(self) -> MockServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -953,7 +954,8 @@ class MockServer:
         msg_id = "msg_mock_" + _hex(20)
         system = body.get("system")
         sys_blocks = _blocks(system)
-        billing = next((b.get("text") for b in sys_blocks if (b.get("text") or "").startswith("x-anthropic-billing-header")), None)
+        billing = next((b.get("text") for b in sys_blocks
+                        if (b.get("text") or "").startswith("x-anthropic-billing-header")), None)
         sys_text = "\n".join(b.get("text", "") for b in sys_blocks
                              if b.get("type") == "text" and not (b.get("text") or "").startswith("x-anthropic-billing-header"))
         tools = body.get("tools") or []

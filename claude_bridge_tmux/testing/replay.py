@@ -14,14 +14,25 @@ action came, when (seconds after the turn's first event), and the records the en
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import orjson
 
-from claude_bridge_tmux.follow.engine import (Action, EmitRecord, Event, Fail, Finish, Hook, Records, Screen,
-                                              TurnEngine, TurnOptions)
+from claude_bridge_tmux.follow.engine import (
+    Action,
+    EmitRecord,
+    Event,
+    Fail,
+    Finish,
+    Hook,
+    Records,
+    Screen,
+    TurnEngine,
+    TurnOptions,
+)
 
 TraceLine = dict[str, Any]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import libtmux
 import orjson
 
-from claude_bridge_tmux.tmux import launch as launch_module
 from claude_bridge_tmux.host.paths import write_private
+from claude_bridge_tmux.tmux import launch as launch_module
 
 PANE_WIDTH = 250
 PANE_HEIGHT = 50
@@ -84,7 +84,7 @@ class TmuxServer:
         self._lock = threading.Lock()
 
     def new_pane(self, spec: LaunchSpec, *, name: str | None = None,
-                 width: int = PANE_WIDTH, height: int = PANE_HEIGHT) -> "ClaudePane":
+                 width: int = PANE_WIDTH, height: int = PANE_HEIGHT) -> ClaudePane:
         """Start claude (through the trampoline) in a new detached session; return its pane.
 
         Raises PaneError when tmux fails to create the session.

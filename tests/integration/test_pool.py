@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import assert_no_leftovers, claude_processes, stream_lines
+from tests.conftest import assert_no_leftovers, claude_processes
 
 pytestmark = pytest.mark.integration
 

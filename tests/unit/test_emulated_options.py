@@ -6,13 +6,15 @@ from __future__ import annotations
 import io
 import json
 
+from claude_bridge_tmux.follow.localcmd import is_local_command_record as _is_local_command_record
+from claude_bridge_tmux.follow.localcmd import local_command_text as _local_command_text
+from claude_bridge_tmux.follow.localcmd import unknown_command as _unknown_command
 from claude_bridge_tmux.invocation import flags
+from claude_bridge_tmux.invocation.plan import build_plan
 from claude_bridge_tmux.output import translate
 from claude_bridge_tmux.output.emit import Emitter
-from claude_bridge_tmux.invocation.plan import build_plan
 from claude_bridge_tmux.pool.client import streams_input
 from claude_bridge_tmux.run.cold import requests_in, turn_gate
-from claude_bridge_tmux.follow.localcmd import is_local_command_record as _is_local_command_record, local_command_text as _local_command_text, unknown_command as _unknown_command
 
 TS = "2026-11-21T12:00:00.000Z"
 
@@ -149,8 +151,8 @@ def test_same_prompt_for_user_prompt_submit_hooks():
 
 def test_built_init_lists_structured_output_with_a_schema():
     """When the init probe did not answer in time, the built init still lists -p's StructuredOutput tool."""
-    from claude_bridge_tmux.run.cold import init_message
     from claude_bridge_tmux.follow.session import SessionInfo
+    from claude_bridge_tmux.run.cold import init_message
     tools = init_message(plan("--json-schema", "{}", version="2.1.197"), SessionInfo(session_id="s", model="m"))["tools"]
     assert "StructuredOutput" in tools and tools[0] == "Task" and tools[1:] == sorted(tools[1:])
     assert "StructuredOutput" not in init_message(plan(version="2.1.197"), SessionInfo(session_id="s", model="m"))["tools"]

@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import pytest
 
-from claude_bridge_tmux.invocation.flags import FlagError, OptionSpec, ParsedArgs, check_supported, join_prompt, js_number, known_versions, load_table, parse, suggest_similar, to_argv
+from claude_bridge_tmux.invocation.flags import (
+    FlagError,
+    OptionSpec,
+    ParsedArgs,
+    check_supported,
+    join_prompt,
+    js_number,
+    known_versions,
+    load_table,
+    parse,
+    suggest_similar,
+    to_argv,
+)
 
 VERSIONS = ["2.1.197", "2.1.329"]
 

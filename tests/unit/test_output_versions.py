@@ -14,11 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux.output import pricing, shapes
 from claude_bridge_tmux import versions as versioned
-from claude_bridge_tmux.output.emit import Emitter
-from claude_bridge_tmux.output.translate import dumps, init_message, model_usage, result_message, stream_messages, sum_usage, thinking_estimate, tool_result_meta, turn_timings
 from claude_bridge_tmux.follow.tree import TurnTree, is_prompt_record, parse_line
+from claude_bridge_tmux.output import pricing, shapes
+from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.translate import (
+    dumps,
+    init_message,
+    model_usage,
+    result_message,
+    stream_messages,
+    sum_usage,
+    thinking_estimate,
+    tool_result_meta,
+    turn_timings,
+)
 
 V329 = Path(__file__).resolve().parents[1] / "data" / "v2.1.329"
 CASES = sorted(p.name for p in V329.iterdir() if p.is_dir())

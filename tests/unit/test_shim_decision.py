@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from claude_bridge_tmux.invocation import flags
 from claude_bridge_tmux.cli.compat import strip_compat_flags
 from claude_bridge_tmux.cli.shim import print_mode
+from claude_bridge_tmux.invocation import flags
 
 VERSIONS = ["2.1.197", "2.1.329"]
 

@@ -16,9 +16,25 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux.output import pricing
-from claude_bridge_tmux.output.translate import count_turns, dumps, estimate_api_ms, exit_code, init_message, js_number, json_output, max_turns_error, permission_denials, responses, result_message, stream_messages, sum_usage, text_output, turn_duration_ms
 from claude_bridge_tmux.follow.tree import TurnTree, find_prompt, is_prompt_record, parse_line, turn_records
+from claude_bridge_tmux.output import pricing
+from claude_bridge_tmux.output.translate import (
+    count_turns,
+    dumps,
+    estimate_api_ms,
+    exit_code,
+    init_message,
+    js_number,
+    json_output,
+    max_turns_error,
+    permission_denials,
+    responses,
+    result_message,
+    stream_messages,
+    sum_usage,
+    text_output,
+    turn_duration_ms,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PRINT = DATA / "print"
