@@ -6,7 +6,7 @@ were seen, and answers :meth:`TurnEngine.decide` with the actions to take. It do
 no clock: ``now`` is always passed in (``time.monotonic()`` seconds in production, a fake clock in
 tests), so every decision can be replayed from a recorded trace (``tests/data/traces``).
 
-Signals, in the order a normal turn produces them (docs/turn-signals.md):
+Signals, in the order a normal turn produces them (docs/cli-behaviour.md §8):
 
 1. ``UserPromptSubmit`` hook → ``prompt_id`` (the prompt record's ``promptId``);
 2. transcript records, assembled by ``parentUuid`` below the prompt record (:class:`TurnTree`);

@@ -1,7 +1,7 @@
 """Follow a session's JSONL transcript as the CLI appends to it.
 
 The CLI writes the transcript through a queue flushed every 100 ms, in batches, and may rewrite its
-tail (claude-reference §3.4), so the follower reads from a byte offset, keeps a trailing partial
+tail (docs/cli-behaviour.md §6), so the follower reads from a byte offset, keeps a trailing partial
 line for the next read, and starts over when the file shrinks.  Change notifications come from
 watchdog (inotify on Linux) on the transcript's directory; they only wake the caller — reading is
 always from the offset, so a missed or merged event loses nothing.

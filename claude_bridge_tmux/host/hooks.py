@@ -4,7 +4,7 @@ Each hook is a tiny shell command (no Python start-up on the turn's critical pat
 runs before the CLI writes ``system/turn_duration``) that copies the hook's stdin JSON into a file
 ``<spool>/<Event>.<pid>.json`` (written as ``.tmp`` then renamed, so readers never see half a file).
 The PermissionRequest hook additionally answers ``deny`` with ``claude -p``'s message, so a tool that
-needs approval is denied and the turn continues, as in print mode (claude-reference §0.5, §3.5).
+needs approval is denied and the turn continues, as in print mode (docs/cli-behaviour.md §7).
 
 Nothing is ever written into the user's own settings files.  A caller's ``--settings`` (file or
 JSON string) is merged: its hooks are kept and ours appended.

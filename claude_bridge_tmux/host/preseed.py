@@ -1,6 +1,6 @@
 """Pre-seed the state interactive Claude needs so that no startup dialog blocks a run.
 
-``claude -p`` shows no dialogs; the interactive CLI does (claude-reference §3.1). This module
+``claude -p`` shows no dialogs; the interactive CLI does (docs/cli-behaviour.md §4). This module
 writes only what a run needs into the CLI's global config file (``~/.claude.json``, or
 ``$CLAUDE_CONFIG_DIR/.claude.json``):
 
@@ -120,7 +120,7 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def is_trusted(config: dict[str, Any], cwd: str) -> bool:
-    """True when ``cwd`` or one of its parents has ``hasTrustDialogAccepted`` (claude-reference §3.1 #5)."""
+    """True when ``cwd`` or one of its parents has ``hasTrustDialogAccepted`` (docs/cli-behaviour.md §4)."""
     projects = config.get("projects") or {}
     p = Path(cwd)
     for candidate in (p, *p.parents):

@@ -2,7 +2,7 @@
 
 Pure apart from reading the caller's environment/stdin values passed in and resolving the claude
 binary.  Errors are raised as ``UsageError(message, exit_code)`` carrying the exact text ``claude -p``
-prints (claude-reference §2.1, §2.6) so the CLI can print it unchanged.
+prints (docs/cli-behaviour.md §1, §3) so the CLI can print it unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from claude_bridge_tmux.versions import dialect
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 
-# Variables that must not reach the pane (field notes; claude-reference §0).
+# Variables that must not reach the pane (field notes; docs/cli-behaviour.md §4).
 STRIPPED_ENV = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SKIP_PROMPT_HISTORY")
 STRIPPED_PREFIXES = ("TMUX",)
 # Interactive claude would keep running the tool's updater and terminal probes; print mode does not.
@@ -48,7 +48,7 @@ REFUSED_WHY = {
 # Session options: not forwarded as they are; the plan turns them into ``session_args``.
 SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
 # Tools only the interactive CLI offers the model (AskUserQuestion opens a blocking dialog; the plan-mode
-# tools switch modes): `claude -p` never offers them, so the pane must not either (reference §0.15;
+# tools switch modes): `claude -p` never offers them, so the pane must not either (docs/cli-behaviour.md §9;
 # 2.1.329 interactive lists EnterPlanMode/ExitPlanMode as deferred tools).
 INTERACTIVE_ONLY_TOOLS = ("AskUserQuestion", "EnterPlanMode", "ExitPlanMode")
 SHIM_MARKER = b"claude-bridge-shim"

@@ -1,4 +1,4 @@
-"""Write ``claude -p`` output: ``text``, ``json`` or ``stream-json`` (formats of claude-reference §2.1, §2.3).
+"""Write ``claude -p`` output: ``text``, ``json`` or ``stream-json`` (formats of docs/cli-behaviour.md §1, §2).
 
 The emitter is the only writer of stdout.  Stream lines are flushed one by one as the transcript
 yields them.  A closed stdout (EPIPE) makes every later write a no-op and sets ``broken``.

@@ -2,7 +2,7 @@
 
 Only print mode reports the init inventory (``tools``, ``mcp_servers``, ``slash_commands``, ``agents``,
 ``skills``, ``plugins``, ``output_style``, ``apiKeySource``, ``permissionMode``, ``memory_paths``…;
-claude-reference §2.3, §4).  ``claude -p /cost`` is a local slash command: the CLI prints its
+docs/cli-behaviour.md §2).  ``claude -p /cost`` is a local slash command: the CLI prints its
 ``system/init`` line and answers without contacting the model (verified on 2.1.197 and 2.1.329: the
 mock saw no request).  The bridge runs that with the same options, environment and cwd as the pane
 (plus ``--no-session-persistence``, so no transcript is written), in a background thread while the

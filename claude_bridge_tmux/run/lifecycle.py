@@ -27,7 +27,7 @@ TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def deny_permission_requests(plan: RunPlan) -> bool:
-    """Modes in which ``claude -p`` auto-denies what would need approval (docs/probe-notes.md)."""
+    """Modes in which ``claude -p`` auto-denies what would need approval (docs/cli-behaviour.md §7)."""
     return plan.permission_mode in ("default", "plan")
 
 

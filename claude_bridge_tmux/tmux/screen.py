@@ -1,4 +1,4 @@
-"""Recognise interactive-claude screens that block a run (claude-reference §3.1, §3.2, §3.5).
+"""Recognise interactive-claude screens that block a run (docs/cli-behaviour.md §4, §5).
 
 Pure functions over ``capture-pane`` lines.  Only dialogs are recognised, by several markers that
 must appear together in the bottom part of the screen (a model reply that merely mentions

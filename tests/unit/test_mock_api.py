@@ -1,7 +1,7 @@
 """Unit tests for the mock Anthropic Messages API (claude_bridge_tmux.testing.mock_api).
 
 Request bodies below are trimmed copies of what Claude Code 2.1.197 / 2.1.329 send (see
-claude-reference.md §3.9): a first user message made of a <system-reminder> block plus the prompt,
+docs/cli-behaviour.md §9): a first user message made of a <system-reminder> block plus the prompt,
 followed by a role "system" message; tool round trips append assistant + tool_result messages.
 """
 

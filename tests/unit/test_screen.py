@@ -1,4 +1,4 @@
-"""screen: dialogs recognised on real captured screens (claude-reference interactive/screens)."""
+"""screen: dialogs recognised on real captured screens (recorded from the real CLI)."""
 
 from pathlib import Path
 

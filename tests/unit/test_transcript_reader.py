@@ -36,5 +36,5 @@ def test_garbage_lines_are_skipped(tmp_path):
 
 
 def test_project_dir_encoding_matches_cli():
-    # claude-reference §3.4
+    # docs/cli-behaviour.md §6
     assert encode_project_dir("/home/user/probe/my.dir_x y-z@1") == "-home-user-probe-my-dir-x-y-z-1"

@@ -1,5 +1,5 @@
 """Turn assembly on recorded interactive transcripts (tests/data/transcripts, copied from
-claude-reference/interactive/transcripts; *.chain.txt shows each file's structure)."""
+recorded from the real CLI; *.chain.txt shows each file's structure)."""
 
 from __future__ import annotations
 
