@@ -40,16 +40,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from claude_bridge_tmux.errors import BridgeError
 from claude_bridge_tmux.pool import client as poolclient
 from claude_bridge_tmux.pool import protocol
-
-
-class BridgeError(Exception):
-    """A call failed without a result: ``str(e)`` is the reason, ``exit_code`` what the CLI would exit with."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class SchemaError(BridgeError):
@@ -194,7 +187,7 @@ class Session:
                           probe=None, err=errors.append, prompt=prompt, previous=self._previous, fast_end=True)
                 self._previous = getattr(emitter, "last_result", None)
             except TurnError as e:
-                q.put(BridgeError(e.message or e.reason, e.exit_code or 1))
+                q.put(BridgeError(e.cli_message or e.reason, e.exit_code))
             except Exception as e:  # noqa: BLE001 - reported to the caller's thread
                 q.put(BridgeError(f"claude-bridge: {e}"))
             q.put(None)

@@ -22,7 +22,7 @@ _register_pool()
 @app.command()
 def version() -> None:
     """Print the bridge's version and the claude CLI it drives."""
-    from claude_bridge_tmux.cli.main import version_line
+    from claude_bridge_tmux.cli.help import version_line
     typer.echo(version_line())
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+from claude_bridge_tmux import __version__
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.invocation.plan import STRIPPED_ENV, UsageError, claude_version, find_claude
 
@@ -25,6 +26,23 @@ Options are claude's own, parsed exactly as `claude -p` parses them; claude's he
 """
 
 
+def version_line(env: dict[str, str] | None = None) -> str:
+    """The drop-in ``--version`` output: claude's own line first, exactly as ``claude --version``
+    prints it (``2.1.329 (Claude Code)``: harnesses parse it for the CLI version), then
+    ``claude-bridge <ours> (claude at <path>)``. Without a claude CLI only the second line."""
+    from claude_bridge_tmux.invocation.plan import claude_version, find_claude
+
+    env = dict(os.environ if env is None else env)
+    binary = find_claude(env)
+    if binary is None:
+        return f"claude-bridge {__version__} (claude CLI not found)"
+    try:
+        v = claude_version(binary)
+    except Exception:  # noqa: BLE001 - a broken binary is reported, not raised
+        return f"claude-bridge {__version__} (claude at {binary}: no version)"
+    return f"{v} (Claude Code)\nclaude-bridge {__version__} (claude at {binary})"
+
+
 def version_or_help(argv: list[str]) -> int | None:
     """Print the version or help when argv asks for it (exit code 0); None when it does not."""
     env = dict(os.environ)
@@ -36,7 +54,6 @@ def version_or_help(argv: list[str]) -> int | None:
     except (flagmod.FlagError, UsageError):
         return None   # the normal path reports it
     if parsed.version_requested:
-        from claude_bridge_tmux.cli.main import version_line
         print(version_line(env))
         return 0
     if parsed.help_requested:

@@ -11,25 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from claude_bridge_tmux import __version__
-
 SUBCOMMANDS = {"demo", "version", "pool"}
 SUBCOMMANDS |= {"doctor", "ps", "attach", "gc", "logs", "shim"}  # operability commands (commands.py)
-
-
-def version_line(env: dict[str, str] | None = None) -> str:
-    """``<ours> (claude-bridge; claude <version> at <path>)`` — the drop-in ``--version`` output."""
-    from claude_bridge_tmux.invocation.plan import claude_version, find_claude
-
-    env = dict(os.environ if env is None else env)
-    binary = find_claude(env)
-    if binary is None:
-        return f"{__version__} (claude-bridge; claude CLI not found)"
-    try:
-        v = claude_version(binary)
-    except Exception:  # noqa: BLE001 - a broken binary is reported, not raised
-        v = "unknown version"
-    return f"{__version__} (claude-bridge; claude {v} at {binary})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from claude_bridge_tmux.cli.compat import strip_compat_flags
     argv = strip_compat_flags(argv)  # agent-swarm's --desplega-local-auth (a no-op here)
     if argv in (["--version"], ["-v"]):
+        from claude_bridge_tmux.cli.help import version_line
         print(version_line())
         return 0
     if any(a in ("-v", "--version", "-h", "--help") for a in argv[:argv.index("--") if "--" in argv else None]):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import orjson
 
+from claude_bridge_tmux.errors import BridgeError
 from claude_bridge_tmux.follow import engine as enginemod
 from claude_bridge_tmux.follow.engine import (
     AnnounceSession,
@@ -82,20 +83,21 @@ def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
     return sizes
 
 
-class TurnError(Exception):
+class TurnError(BridgeError):
     """A turn could not complete: ``reason`` (one line), ``screen`` (pane's last lines), ``kind``;
-    ``exit_status`` of a claude that exited; ``message`` / ``exit_code``: what ``claude -p`` prints
-    and returns in the same situation, when it has its own answer (then the bridge prints that)."""
+    ``exit_status`` of a claude that exited; ``cli_message`` / ``cli_exit_code``: what ``claude -p``
+    prints and returns in the same situation, when it has its own answer (then the bridge prints that)."""
 
     def __init__(self, reason: str, screen: list[str] | None = None, kind: str = "error",
-                 exit_status: int | None = None, *, message: str | None = None, exit_code: int | None = None):
-        super().__init__(reason)
+                 exit_status: int | None = None, *, cli_message: str | None = None,
+                 cli_exit_code: int | None = None):
+        super().__init__(reason, cli_exit_code if cli_exit_code is not None else 1)
         self.reason = reason
         self.screen = screen or []
         self.kind = kind
         self.exit_status = exit_status
-        self.message = message
-        self.exit_code = exit_code
+        self.cli_message = cli_message
+        self.cli_exit_code = cli_exit_code
 
 
 @dataclass
@@ -562,7 +564,7 @@ class ClaudeSession:
                     self._trace("fail", fail_kind=act.kind, reason=act.reason)
                     screen = self.pane.screen(history=True) if act.kind == "exited" else self.screen()
                     raise TurnError(act.reason, screen, act.kind, act.exit_status,
-                                    message=act.message, exit_code=act.exit_code)
+                                    cli_message=act.message, cli_exit_code=act.exit_code)
             if cancel is not None and cancel.is_set():
                 raise TurnError("the caller went away; the turn was cancelled", self.screen(), "cancelled")
             self._wake.wait(max(0.0, engine.next_wake(now) - time.monotonic()))

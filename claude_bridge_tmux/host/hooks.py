@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from claude_bridge_tmux.errors import SetupError
 from claude_bridge_tmux.host.paths import write_private
 
 SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd")
@@ -36,7 +37,7 @@ GATE_WAIT_S = 15
 STOP_REPLY = '{"continue":false,"stopReason":"claude-bridge: limit reached"}'
 
 
-class SettingsError(Exception):
+class SettingsError(SetupError):
     """The caller's ``--settings`` value is neither a readable JSON file nor a JSON object string."""
 
 

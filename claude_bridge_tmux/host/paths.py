@@ -13,8 +13,10 @@ import stat
 import tempfile
 from pathlib import Path
 
+from claude_bridge_tmux.errors import SetupError
 
-class UnsafeDirectoryError(Exception):
+
+class UnsafeDirectoryError(SetupError):
     """A private directory exists but is not owned by us or is accessible to others."""
 
 
@@ -23,8 +25,13 @@ def ensure_private_dir(path: Path) -> Path:
 
     Raises UnsafeDirectoryError with a one-line reason.
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = path.lstat()
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = path.lstat()
+    except FileExistsError:
+        raise UnsafeDirectoryError(f"{path} is not a directory") from None
+    except OSError as e:
+        raise UnsafeDirectoryError(f"cannot create {path}: {e.strerror or e}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafeDirectoryError(f"{path} is not a directory")
     if st.st_uid != os.getuid():

@@ -37,13 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_bridge_tmux.errors import SetupError
+
 API_KEY_SUFFIX_LEN = 20
 NOTICE_KEY = "autoModeClassifierBillingNoticeAcknowledgedAt"
 NOTICE_CLAIM = "@" + NOTICE_KEY     # its entry in the lease file (cwd entries are absolute paths)
 NOTICE_VALID_MS = 86_400_000         # the CLI shows the notice again 24 h after an acknowledgement
 
 
-class PreseedError(Exception):
+class PreseedError(SetupError):
     """The config file could not be read or written; ``str(e)`` is a one-line reason."""
 
 

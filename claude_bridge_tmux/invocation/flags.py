@@ -34,20 +34,20 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 
+from claude_bridge_tmux.errors import UsageError
+
 __all__ = [
     "FlagError", "OptionSpec", "Validator", "FlagTable", "ParsedArgs",
     "load_table", "known_versions", "parse", "to_argv", "join_prompt", "check_supported",
 ]
 
 
-class FlagError(Exception):
+class FlagError(UsageError):
     """A parse error exactly as claude reports it: print ``warnings`` lines, then ``message`` on
     stderr (each followed by a newline), and exit with ``exit_code``."""
 
     def __init__(self, message: str, exit_code: int = 1, warnings: Iterable[str] = ()):
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
+        super().__init__(message, exit_code)
         self.warnings = list(warnings)
 
 

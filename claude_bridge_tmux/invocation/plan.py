@@ -16,6 +16,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_bridge_tmux.errors import UsageError
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.versions import dialect
 
@@ -54,15 +55,6 @@ INTERACTIVE_ONLY_TOOLS = ("AskUserQuestion", "EnterPlanMode", "ExitPlanMode")
 SHIM_MARKER = b"claude-bridge-shim"
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-class UsageError(Exception):
-    """A bad invocation: ``message`` (exact claude text, one line) for stderr, ``exit_code``."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 def _is_shim(path: str) -> bool:

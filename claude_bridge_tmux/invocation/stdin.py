@@ -13,6 +13,8 @@ import select
 import sys
 from typing import BinaryIO
 
+from claude_bridge_tmux.errors import SetupError
+
 FIRST_DATA_TIMEOUT = 3.0
 MAX_STDIN = 10 * 1024 * 1024
 NO_DATA_WARNING = ("Warning: no stdin data received in 3s, proceeding without it. If piping from a slow command, "
@@ -20,7 +22,7 @@ NO_DATA_WARNING = ("Warning: no stdin data received in 3s, proceeding without it
 TOO_LARGE = "Error: piped stdin input exceeds 10MB. Pass large content as a file path in your prompt instead."
 
 
-class StdinError(Exception):
+class StdinError(SetupError):
     """stdin could not be used; ``str(e)`` is claude's message."""
 
 

@@ -17,9 +17,9 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, TextIO
 
+from claude_bridge_tmux.errors import BridgeError
 from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
 from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
-from claude_bridge_tmux.host.preseed import PreseedError
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
@@ -27,7 +27,6 @@ from claude_bridge_tmux.output import structured, translate
 from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.run.init_probe import InitProbe
 from claude_bridge_tmux.run.lifecycle import dedicated_session, gate_tools
-from claude_bridge_tmux.tmux.pane import PaneError
 from claude_bridge_tmux.versions import dialect
 
 PANE_TAIL_LINES = 15
@@ -412,10 +411,10 @@ def report_error(e: TurnError, err) -> int:
         for line in _pane_tail(e.screen):
             err(line)
         return e.exit_status
-    if e.message is not None:
-        # claude -p has its own answer for this situation (e.g. plan mode it cannot run): print it
-        err(e.message)
-        return e.exit_code if e.exit_code is not None else 1
+    if e.cli_message is not None:
+        # claude -p has its own answer for this situation: print it
+        err(e.cli_message)
+        return e.cli_exit_code if e.cli_exit_code is not None else 1
     err(f"claude-bridge: {e.reason}")
     tail = _pane_tail(e.screen)
     if tail:
@@ -458,9 +457,9 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             try:
                 prep = prepare(argv, env=env, cwd=cwd, warn=err,
                                read_stdin=lambda: read_prompt_stdin(stdin, warn=err))
-            except (UsageError, StdinError) as e:
-                err(getattr(e, "message", str(e)))
-                return getattr(e, "exit_code", 1)
+            except UsageError as e:
+                err(e.message)               # claude's own text
+                return e.exit_code
             plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
             emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version)
@@ -478,14 +477,14 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
                 return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
                                  probe=probe, err=err)
-        except PreseedError as e:
-            err(f"claude-bridge: {e}")
-            return 1
         except TurnError as e:
             return report_error(e, err)
-        except PaneError as e:
+        except StdinError as e:
+            err(str(e))                      # claude's own text
+            return e.exit_code
+        except BridgeError as e:
             err(f"claude-bridge: {e}")
-            return 1
+            return e.exit_code
         except Terminated as t:
             return 128 + t.signum
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import libtmux
 import orjson
 
+from claude_bridge_tmux.errors import PaneError
 from claude_bridge_tmux.host.paths import write_private
 from claude_bridge_tmux.tmux import launch as launch_module
 
@@ -39,10 +40,6 @@ set -g focus-events on
 set -s escape-time 10
 set -g default-terminal "{term}"
 """
-
-
-class PaneError(Exception):
-    """tmux could not do what the bridge asked; ``str(e)`` is a one-line reason."""
 
 
 def tmux_binary() -> str | None:

@@ -238,7 +238,8 @@ def test_version(swarm):
     p = swarm.bridge("--version")
     assert p.returncode == 0 and p.stderr == b""
     version = swarm.claude_p("--version").stdout.decode().split()[0]
-    assert p.stdout.decode() == f"{__version__} (claude-bridge; claude {version} at {swarm.claude_bin})\n"
+    assert p.stdout.decode() == f"{version} (Claude Code)\nclaude-bridge {__version__} (claude at {swarm.claude_bin})\n"
+    assert p.stdout.decode().splitlines()[0] == swarm.claude_p("--version").stdout.decode().strip()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the bypass refusal only applies to root")

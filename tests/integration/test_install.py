@@ -68,7 +68,7 @@ def check_installed(bridge: Path, tmp_path: Path, mock) -> None:
     })
     p = _run([str(bridge), "--version"], env=env, cwd=work, timeout=60)
     assert p.returncode == 0, p.stderr
-    assert p.stdout == f"{__version__} (claude-bridge; claude {version} at {claude_bin})\n"
+    assert p.stdout == f"{version} (Claude Code)\nclaude-bridge {__version__} (claude at {claude_bin})\n"
     shim = _run([str(bridge), "shim"], env=env, cwd=work, timeout=60).stdout.strip()
     assert Path(shim).is_file() and not Path(shim).is_relative_to(ROOT)
     assert b"claude-bridge-shim" in Path(shim).read_bytes()
@@ -85,7 +85,7 @@ def test_pip_install_into_a_fresh_venv(source, tmp_path, mock):
     p = _run([str(py), "-m", "pip", "install", "--quiet", str(source)], env=_clean_env(tmp_path), timeout=INSTALL_TIMEOUT)
     assert p.returncode == 0, p.stderr[-3000:]
     p = _run([str(py), "-m", "claude_bridge_tmux", "--version"], env=_clean_env(tmp_path), cwd=tmp_path, timeout=60)
-    assert p.returncode == 0 and p.stdout.startswith(f"{__version__} (claude-bridge; "), p.stderr
+    assert p.returncode == 0 and f"claude-bridge {__version__} (claude" in p.stdout, p.stderr
     check_installed(env_dir / "bin" / "claude-bridge", tmp_path, mock)
 
 

@@ -298,5 +298,5 @@ def test_help_and_version_anywhere(bed):
     assert p.returncode == 0 and p.stdout.startswith("claude-bridge: `claude -p` through the interactive")
     assert "Usage: claude" in p.stdout and "claude-bridge doctor" in p.stdout
     p = cb(bed, "-p", "--output-format", "json", "--version")
-    assert p.returncode == 0 and p.stdout.startswith(f"{__version__} (claude-bridge; claude ")
+    assert p.returncode == 0 and p.stdout.splitlines()[1].startswith(f"claude-bridge {__version__} (claude at ")
     assert bed.mock.main_requests() == []
