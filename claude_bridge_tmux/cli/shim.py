@@ -35,7 +35,7 @@ _BRIDGE_DEFAULT_LINE = "bridge_default=''"
 
 def print_mode(argv: list[str], table) -> bool:
     """True when claude itself would run ``argv`` in print mode because of a ``-p``/``--print`` flag."""
-    if not flagmod._print_flag_present(argv, table, "token-scan"):
+    if not flagmod.print_flag_present(argv, table, "token-scan"):
         return False
     try:
         parsed = flagmod.parse(argv, table)
@@ -89,8 +89,8 @@ def install(directory: str | os.PathLike, *, bridge: str | None = None, force: b
     in as its default.  Raises FileExistsError when a non-shim ``claude`` is already there."""
     target = Path(directory) / "claude"
     if (target.exists() or target.is_symlink()) and not force:
-        from claude_bridge_tmux.invocation.plan import _is_shim
-        if not _is_shim(str(target)):
+        from claude_bridge_tmux.invocation.plan import is_shim
+        if not is_shim(str(target)):
             raise FileExistsError(f"{target} exists and is not the claude-bridge shim (use --force)")
     text = packaged_shim().read_text()
     bridge = bridge or bridge_executable()

@@ -138,7 +138,8 @@ class ClaudeSession:
         self.log = log or (lambda msg: None)
         self.run_dir = new_run_dir("pane", env if env.get("CLAUDE_BRIDGE_RUNTIME_DIR") else None)
         self.spool = hookmod.HookSpool(self.run_dir / "hooks")
-        self._own_server = server is None
+        self.own_server = server is None           # a private tmux server of this session (cold run)
+        self.registry_record: dict | None = None    # its entry for `claude-bridge ps` (ops/registry.py)
         self.server = server or TmuxServer(self.run_dir)
         self.pane: ClaudePane | None = None
         # with --continue the session id is only known from the SessionStart hook
@@ -242,7 +243,7 @@ class ClaudeSession:
         tree = [pid, *descendants(pid)] if pid else []
         if self.pane is not None:
             self.pane.kill()
-        if self._own_server:
+        if self.own_server:
             self.server.kill()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if tree:

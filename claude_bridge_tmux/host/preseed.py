@@ -228,7 +228,7 @@ class TrustLease:
             return
         self.released = True
         with locked(self.config_path):
-            leases = _read_leases(self.config_path)
+            leases = read_leases(self.config_path)
             config = None
             for claim in self.claims:
                 entry = leases.get(claim)
@@ -264,7 +264,7 @@ def _revoke(config: dict[str, Any], claim: str, entry: dict[str, Any]) -> dict[s
     return config
 
 
-def _read_leases(config_path: Path) -> dict[str, Any]:
+def read_leases(config_path: Path) -> dict[str, Any]:
     try:
         data = json.loads(TrustLease.lease_path(config_path).read_bytes())
         return data if isinstance(data, dict) else {}
@@ -292,7 +292,7 @@ def preseed(env: dict[str, str], req: SeedRequest, run_id: str, pid: int | None 
     try:
         with locked(path):
             config = read_config(path)
-            leases = _read_leases(path)
+            leases = read_leases(path)
             held_by_bridge = req.cwd in leases
             new, trust_added = merge_seed(config, req)
             claims: list[str] = []

@@ -96,7 +96,7 @@ class FlagTable(dict):
                  eager_skip: Iterable[str] = ()):
         super().__init__(specs)
         self.version = version
-        self.print_detection = print_detection   # how claude decides to skip subcommands (see _print_flag_present)
+        self.print_detection = print_detection   # how claude decides to skip subcommands (see print_flag_present)
         self.subcommands = frozenset(subcommands)
         self.eager_skip = frozenset(eager_skip)  # see _eager_value
 
@@ -282,7 +282,7 @@ def _eager_checks(argv: list[str], table: Mapping[str, OptionSpec]) -> None:
                             f"Valid options are: {', '.join(_SETTING_SOURCES)}")
 
 
-def _print_flag_present(argv: list[str], table: Mapping[str, OptionSpec], dialect: str) -> bool:
+def print_flag_present(argv: list[str], table: Mapping[str, OptionSpec], dialect: str) -> bool:
     """Does claude see -p/--print before deciding whether to register its subcommands?
 
     argv-includes (2.1.197): any token equal to -p/--print, anywhere.
@@ -347,7 +347,7 @@ def parse(argv: list[str], table: Mapping[str, OptionSpec] | None = None) -> Par
     version = getattr(table, "version", None)
     dialect = getattr(table, "print_detection", "token-scan")
     subcommands = getattr(table, "subcommands", frozenset())
-    subs_active = bool(subcommands) and not _print_flag_present(argv, table, dialect)
+    subs_active = bool(subcommands) and not print_flag_present(argv, table, dialect)
 
     st = _State(version)
     res = st.res

@@ -57,7 +57,7 @@ SHIM_MARKER = b"claude-bridge-shim"
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
-def _is_shim(path: str) -> bool:
+def is_shim(path: str) -> bool:
     try:
         with open(path, "rb") as f:
             return SHIM_MARKER in f.read(4096)
@@ -73,7 +73,7 @@ def find_claude(env: dict[str, str]) -> str | None:
         return os.path.abspath(found) if found and os.access(found, os.X_OK) else None
     for d in (env.get("PATH") or os.defpath).split(os.pathsep):
         cand = os.path.join(d or ".", "claude")
-        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not _is_shim(cand):
+        if os.path.isfile(cand) and os.access(cand, os.X_OK) and not is_shim(cand):
             return os.path.abspath(cand)
     return None
 

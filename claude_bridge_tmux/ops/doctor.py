@@ -102,7 +102,7 @@ def _tmux_smoke(tmux: str, scratch: Path | None) -> str | None:
 
 
 def check_claude(env: dict[str, str]) -> tuple[Check, str | None, str | None]:
-    from claude_bridge_tmux.invocation.plan import UsageError, _is_shim, claude_version, find_claude
+    from claude_bridge_tmux.invocation.plan import UsageError, claude_version, find_claude, is_shim
     explicit = env.get("CLAUDE_BRIDGE_CLAUDE_BIN")
     binary = find_claude(env)
     if binary is None:
@@ -112,7 +112,7 @@ def check_claude(env: dict[str, str]) -> tuple[Check, str | None, str | None]:
         return (Check("claude", "fail", "the Claude Code CLI is not on PATH (the claude-bridge shim does not count)",
                       "install it (npm install -g @anthropic-ai/claude-code, or scripts/install-claude VERSION) "
                       "or set CLAUDE_BRIDGE_CLAUDE_BIN=/path/to/claude"), None, None)
-    if _is_shim(binary):
+    if is_shim(binary):
         return (Check("claude", "fail", f"{binary} is the claude-bridge shim, not claude",
                       "set CLAUDE_BRIDGE_CLAUDE_BIN to the real claude binary"), binary, None)
     try:

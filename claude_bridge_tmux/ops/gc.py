@@ -119,13 +119,13 @@ def collect_dir(path: Path, report: GcReport) -> None:
 
 def collect_leases(env: dict[str, str], report: GcReport) -> None:
     """Revoke bridge-added trust whose runs all died (their lease never got released)."""
-    from claude_bridge_tmux.host.preseed import TrustLease, _read_leases, global_config_path
+    from claude_bridge_tmux.host.preseed import TrustLease, global_config_path, read_leases
     from claude_bridge_tmux.ops.registry import pid_alive
     config = global_config_path(env)
     if not TrustLease.lease_path(config).exists():
         return
     try:
-        leases = _read_leases(config)
+        leases = read_leases(config)
         for cwd, entry in list(leases.items()):
             holders = (entry or {}).get("holders") or {}
             if any(pid_alive(int(p)) for p in holders.values()):

@@ -125,7 +125,7 @@ def register(session, *, state: str = "starting") -> None:
         now = time.time()
         record = {
             "id": pane.name if pane is not None else session.run_dir.name,
-            "kind": "cold" if getattr(session, "_own_server", True) else "pool",
+            "kind": "cold" if session.own_server else "pool",
             "pane_id": pane.pane_id if pane is not None else None,
             "socket": str(session.server.socket_path),
             "run_dir": str(session.run_dir),
@@ -137,14 +137,14 @@ def register(session, *, state: str = "starting") -> None:
             "state": state,
             "updated": now,
         }
-        session._registry_record = record
+        session.registry_record = record
         _write(Path(session.run_dir) / RECORD_NAME, record)
 
 
 def set_state(session, state: str) -> None:
     """Update the state (and the session id, which ``/clear`` changes) of a registered session."""
     with contextlib.suppress(Exception):
-        record = getattr(session, "_registry_record", None)
+        record = session.registry_record
         if record is None or session.closed:
             return
         record["state"] = state

@@ -29,7 +29,7 @@ def fake_session(run_dir: Path, *, own_server=True, session_id="0b7e4a4e-0000-40
     return SimpleNamespace(
         pane=SimpleNamespace(name="cb-abcdef0123", pane_id="%3"), run_dir=run_dir,
         server=SimpleNamespace(socket_path=run_dir / "tmux.sock"), cwd="/work/x",
-        info=SimpleNamespace(session_id=session_id), session_id=session_id, _own_server=own_server, closed=False)
+        info=SimpleNamespace(session_id=session_id), session_id=session_id, own_server=own_server, closed=False)
 
 
 @pytest.fixture
