@@ -48,6 +48,7 @@ from claude_bridge_tmux.host.preseed import config_dir
 from claude_bridge_tmux.host.proc import descendants, reap_tree
 from claude_bridge_tmux.ops import registry
 from claude_bridge_tmux.tmux import screen as screenmod
+from claude_bridge_tmux.tmux.input_box import InputBox, SubmitError
 from claude_bridge_tmux.tmux.pane import ClaudePane, LaunchSpec, PaneError, TmuxServer
 
 SETTLE_TIMEOUT = 30.0     # s the next use of a pane waits for the turn_duration of a fast-ended turn
@@ -55,19 +56,6 @@ CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyw
 IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
 EXIT_WAIT = 3.0           # s claude and its children get to exit after the pane is closed (then SIGKILL)
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
-
-
-def _bang_prompt_shown(rows: list[str], prompt: str) -> bool:
-    """The input box is in normal mode and shows ``prompt`` (which starts with "!"), the guard "x"
-    gone: a one-line prompt shown in full, or a paste placeholder ("[Pasted text #1 +2 lines]")."""
-    shown = screenmod.input_text(rows)
-    if shown is None or screenmod.shell_mode(rows):
-        return False
-    if shown.startswith("[Pasted text"):
-        return shown.endswith("]")
-    if "\n" in prompt or len(prompt) > 200:
-        return shown.startswith("!")          # shown wrapped or elided: only the start is certain
-    return shown == prompt.strip(" \u00a0")
 
 
 def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
@@ -395,7 +383,7 @@ class ClaudeSession:
         self.wait_ready(deadline)
         old = self.info.session_id
         self.pane.send_keys("/clear", literal=True)
-        self._wait_screen(lambda rows: any(r.startswith("❯") and "/clear" in r for r in rows), 2.0)
+        InputBox(self.pane).wait_screen(lambda rows: any(r.startswith("❯") and "/clear" in r for r in rows), 2.0)
         self.pane.send_keys("Enter")
         while True:
             self._wake.wait(0.05)
@@ -409,15 +397,6 @@ class ClaudeSession:
             self._check_pane()
         self.wait_ready(deadline)
 
-    def _wait_screen(self, predicate, timeout: float) -> bool:
-        assert self.pane is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate(screenmod.bottom(self.pane.screen(), 12)):
-                return True
-            time.sleep(0.01)
-        return False
-
     def interrupt(self) -> None:
         """Press Escape in the pane (interrupts a running turn). Never raises."""
         with contextlib.suppress(Exception):
@@ -425,64 +404,15 @@ class ClaudeSession:
                 self.pane.send_keys("Escape")
 
     def paste_prompt(self, prompt: str, deadline: float) -> None:
-        """Submit ``prompt`` by bracketed paste, then Enter once the paste has landed. Raises TurnError.
-
-        A prompt starting with ``!`` is sent as text, as ``claude -p`` does: pasted into an empty input
-        box it would switch the box to shell mode and Enter would run it locally. Enter is only pressed
-        once the screen shows the box in normal mode holding the text; otherwise the box is emptied,
-        the placement tried once more, and then the prompt is refused (TurnError, kind ``submit``).
-        """
+        """Submit ``prompt`` by bracketed paste once the input prompt is shown (see ``InputBox.submit``).
+        Raises TurnError (kind ``submit`` when a ``!`` prompt could not be placed as text)."""
         assert self.pane is not None
         self.wait_ready(min(deadline, time.monotonic() + READY_TIMEOUT))
-        if prompt.startswith("!"):
-            for patience in (1.0, 3.0):
-                if self._place_bang_prompt(prompt, patience):
-                    break
-                self.log("the '!' prompt did not land as text: input box emptied, trying again")
-                self._empty_input()
-            else:
-                raise TurnError("could not place the prompt starting with '!' in claude's input box as text "
-                                "(it would have run as a shell command); nothing was submitted",
-                                self.screen(), "submit")
-        else:
-            self.pane.paste(prompt)
-            # The paste is shown as "[Pasted text #N ...]" or the text itself; Enter must come after it.
-            self._wait_screen(lambda rows: any("[Pasted text" in r for r in rows) or bool(screenmod.input_text(rows)),
-                              5.0)
-        time.sleep(0.02)
-        self.pane.send_keys("Enter")
+        try:
+            InputBox(self.pane, log=self.log).submit(prompt)
+        except SubmitError as e:
+            raise TurnError(str(e), self.screen(), "submit") from e
 
-    def _place_bang_prompt(self, prompt: str, patience: float) -> bool:
-        """Type "x", move before it, paste ``prompt`` (the box is not empty: no shell mode), delete the
-        "x"; True when the screen then shows the box in normal mode with the prompt (``patience``: s
-        to wait for each step to show)."""
-        assert self.pane is not None
-        self.pane.send_keys("x", literal=True)
-        if not self._wait_screen(lambda rows: screenmod.input_text(rows) == "x", patience):
-            return False
-        self.pane.send_keys("Left")
-        time.sleep(0.02)
-        self.pane.paste(prompt)
-        if not self._wait_screen(lambda rows: screenmod.input_text(rows) not in (None, "", "x"), 5 * patience):
-            return False
-        self.pane.send_keys("DC")
-        return self._wait_screen(lambda rows: _bang_prompt_shown(rows, prompt), patience)
-
-    def _empty_input(self) -> None:
-        """Empty claude's input box and leave shell mode (Ctrl-U clears the text, Backspace on an empty
-        shell-mode box returns to normal mode)."""
-        assert self.pane is not None
-        for _ in range(5):
-            rows = screenmod.bottom(self.pane.screen(), 12)
-            if screenmod.input_text(rows) == "":
-                return
-            if screenmod.shell_mode(rows) and any(r.rstrip() == "!" for r in rows):
-                self.pane.send_keys("BSpace")
-            else:
-                self.pane.send_keys("C-u")
-            self._wait_screen(lambda r: screenmod.input_text(r) == "" or screenmod.shell_mode(r), 1.0)
-
-    # -- turn ------------------------------------------------------------------------------------
     # -- turn ------------------------------------------------------------------------------------
     def run_turn(self, prompt: str, *, submitted: bool, deadline: float,
                  on_record: Callable[[dict], None] | None = None,

@@ -58,7 +58,7 @@ def test_shell_mode_is_the_bang_row_below_a_rule():
 
 
 def test_a_bang_prompt_is_submitted_only_when_shown_as_text():
-    from claude_bridge_tmux.follow.session import _bang_prompt_shown
+    from claude_bridge_tmux.tmux.input_box import bang_prompt_shown as _bang_prompt_shown
 
     assert _bang_prompt_shown(NORMAL_BANG, "!echo hi")
     assert not _bang_prompt_shown(SHELL_BOX, "!echo hi")               # would run locally
