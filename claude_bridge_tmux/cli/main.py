@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         code = version_or_help(argv)
         if code is not None:
             return code
+    from claude_bridge_tmux.errors import BridgeError
     from claude_bridge_tmux.pool.client import run as run_pooled
-    code = run_pooled(argv)
+    try:
+        code = run_pooled(argv)
+    except BridgeError as e:           # e.g. a malformed CLAUDE_BRIDGE_* variable
+        print(e.message or str(e), file=sys.stderr)
+        return e.exit_code
     if code is not None:
         return code
     from claude_bridge_tmux.run.cold import run_print

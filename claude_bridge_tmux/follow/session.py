@@ -23,6 +23,7 @@ from pathlib import Path
 
 import orjson
 
+from claude_bridge_tmux.config import BridgeConfig
 from claude_bridge_tmux.errors import BridgeError
 from claude_bridge_tmux.follow import engine as enginemod
 from claude_bridge_tmux.follow.engine import (
@@ -142,7 +143,7 @@ class ClaudeSession:
         self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
         self._settle_lock = threading.Lock()
         self.closed = False
-        trace = env.get("CLAUDE_BRIDGE_TRACE")
+        trace = BridgeConfig.from_env(env).trace
         self._trace_file = None
         if trace:
             with contextlib.suppress(OSError):

@@ -16,6 +16,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claude_bridge_tmux.config import BridgeConfig
 from claude_bridge_tmux.errors import UsageError
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.versions import dialect
@@ -309,14 +310,15 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
     max_turns = _positive_number(_opt(parsed, "max-turns"))
 
     env = pane_env(caller_env)
-    timeout_s = float(caller_env.get("CLAUDE_BRIDGE_TIMEOUT") or 0) or 3600.0
+    config = BridgeConfig.from_env(caller_env)
+    timeout_s = config.timeout_s
     size = len(prompt.encode("utf-8", "surrogatepass"))
     submit = "argv" if size <= ARGV_PROMPT_LIMIT and "\x00" not in prompt else "paste"
     if input_format == "stream-json":
         submit = "paste"   # claude starts while the first message is awaited; every turn is pasted
-    elif caller_env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
+    elif config.submit == "paste":
         submit = "paste"
-    elif _opt(parsed, "mcp-config") and caller_env.get("CLAUDE_BRIDGE_SUBMIT") != "argv":
+    elif _opt(parsed, "mcp-config") and config.submit != "argv":
         # `claude -p` connects the MCP servers before its first request; interactive claude (2.1.197)
         # sends a launch-argument prompt before they are up, so the first request lacks their tools.
         # Submitting once the input prompt is ready gives local servers the time to connect.
@@ -327,7 +329,7 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         settings_value=_opt(parsed, "settings"), permission_mode=permission_mode,
         bypass=bypass or permission_mode == "bypassPermissions",
         model=_opt(parsed, "model"), submit=submit, timeout=timeout_s,
-        debug=bool(caller_env.get("CLAUDE_BRIDGE_DEBUG")),
+        debug=config.debug,
         session_args=session_args, resume=resume_id, continue_session=continue_session,
         fork=fork and bool(resume_id or continue_session), max_turns=max_turns, json_schema=json_schema,
         max_budget_usd=_positive_number(_opt(parsed, "max-budget-usd")),

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from claude_bridge_tmux.config import BridgeConfig
 from claude_bridge_tmux.host import paths
 from claude_bridge_tmux.host.proc import wait_process_gone
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
@@ -29,15 +30,9 @@ START_WAIT = 30.0
 
 
 def pool_mode(env: dict[str, str]) -> str:
-    """``auto`` | ``off`` | ``require`` | ``start`` from CLAUDE_BRIDGE_POOL."""
-    v = (env.get("CLAUDE_BRIDGE_POOL") or "auto").strip().lower()
-    if v in ("0", "off", "no", "false", "never"):
-        return "off"
-    if v in ("1", "on", "yes", "true", "require", "required"):
-        return "require"
-    if v == "start":
-        return "start"
-    return "auto"
+    """``auto`` | ``off`` | ``require`` | ``start`` from CLAUDE_BRIDGE_POOL (config.BridgeConfig).
+    Raises ConfigError for a value that names none of them."""
+    return BridgeConfig.from_env(env).pool
 
 
 def socket_path(env: dict[str, str]) -> str:

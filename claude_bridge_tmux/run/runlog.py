@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from claude_bridge_tmux.config import BridgeConfig, ConfigError
+
 LOG_DIR = "runs"
 DEFAULT_KEEP = 50
 SCREEN_LINES = 200
@@ -229,8 +231,8 @@ class RunObserver:
 
 def _keep(env: dict[str, str]) -> int:
     try:
-        return int(env.get("CLAUDE_BRIDGE_KEEP_LOGS", DEFAULT_KEEP))
-    except ValueError:
+        return BridgeConfig.from_env(env).keep_logs
+    except ConfigError:
         return DEFAULT_KEEP
 
 
