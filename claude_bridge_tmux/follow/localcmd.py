@@ -10,7 +10,9 @@ An unknown command writes ``system/informational`` "Unknown command: /x". Seen o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from claude_bridge_tmux.follow.tree import content_text
 
@@ -20,7 +22,7 @@ _TERMINAL_HINT = re.compile(r"^Compacted\b.*\(ctrl\+o to see full summary\)$", r
 _STDOUT = re.compile(r"<local-command-(stdout|stderr)>(.*?)</local-command-\1>", re.S)
 
 
-def record_time(rec: dict) -> float | None:
+def record_time(rec: Mapping[str, Any]) -> float | None:
     """A record's ``timestamp`` (ISO 8601, ``Z``) as epoch seconds, or None."""
     ts = rec.get("timestamp")
     if not isinstance(ts, str):

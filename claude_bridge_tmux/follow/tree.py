@@ -36,7 +36,7 @@ def parse_line(line: bytes | str) -> dict | None:
 
     orjson first; lines it rejects (lone surrogates, either as ``\\udXXX`` escapes or
     as raw CESU bytes) are retried with the stdlib parser on a ``surrogatepass``
-    decode, so the lone surrogate survives as a Python code point (``translate.dumps``
+    decode, so the lone surrogate survives as a Python code point (``output.jsjson.dumps``
     writes it back as ``\\udXXX`` like ``JSON.stringify``).
     """
     if isinstance(line, str):

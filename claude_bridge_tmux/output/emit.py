@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.follow.localcmd import record_time
+from claude_bridge_tmux.output import messages, modes, partial
+from claude_bridge_tmux.output.jsjson import dumps
+from claude_bridge_tmux.output.result import ms_between
 from claude_bridge_tmux.versions import dialect
 
 
@@ -32,7 +35,7 @@ class Emitter:
         self.hook_events = False               # --include-hook-events
         self._collected: list[dict] = []
         self._open: dict | None = None         # the API response whose events are open (partial)
-        self._last_ts: str | None = None
+        self._last_time: float | None = None  # the last timestamped record's time (epoch s; None: unparseable)
 
     def _write(self, text: str) -> None:
         if self.broken:
@@ -46,7 +49,7 @@ class Emitter:
     def line(self, obj: dict) -> None:
         """One stream-json line (only in stream-json mode; collected for json + --verbose)."""
         if self.fmt == "stream-json":
-            self._write(translate.dumps(obj) + "\n")
+            self._write(dumps(obj) + "\n")
         elif self.collect:
             self._collected.append(obj)
 
@@ -71,36 +74,35 @@ class Emitter:
                 self._denied.add(a["toolUseID"])
         if self.fmt != "stream-json" and not self.collect:
             return
-        msgs = translate.stream_messages(record, session_id=self.session_id, version=self.version,
-                                         tool_uses=self._tool_uses, denied_ids=self._denied)
+        msgs = messages.stream_messages(record, session_id=self.session_id, version=self.version,
+                                        tool_uses=self._tool_uses, denied_ids=self._denied)
         if self.hook_events:
-            msgs = translate.hook_event_lines(record, session_id=self.session_id) + msgs
+            msgs = messages.hook_event_lines(record, session_id=self.session_id) + msgs
         if self.partial:
             self._partial_record(record, msgs)
         else:
             for msg in msgs:
                 self.line(msg)
-        ts = record.get("timestamp")
-        if isinstance(ts, str):
-            self._last_ts = ts
+        if isinstance(record.get("timestamp"), str):
+            self._last_time = record_time(record)
 
     # -- --include-partial-messages ---------------------------------------------------------------
     def _event(self, event: dict, *, thinking: bool = False, ttft_ms: int | None = None) -> None:
         mid = self._open["id"] if self._open else None
-        self.line(translate.stream_event(event, session_id=self.session_id, version=self.version,
-                                         api_message_id=mid, thinking=thinking, ttft_ms=ttft_ms))
+        self.line(partial.stream_event(event, session_id=self.session_id, version=self.version,
+                                       api_message_id=mid, thinking=thinking, ttft_ms=ttft_ms))
 
     def close_message(self) -> None:
         """End the open response's events (message_delta, message_stop)."""
         if self._open is None:
             return
-        for ev in translate.message_end_events(self._open["message"]):
+        for ev in partial.message_end_events(self._open["message"]):
             self._event(ev)
         self._open = None
 
     def _partial_record(self, record: dict, msgs: list[dict]) -> None:
         message = record.get("message") or {}
-        if record.get("type") != "assistant" or translate.is_synthetic(message) or not msgs:
+        if record.get("type") != "assistant" or messages.is_synthetic(message) or not msgs:
             if msgs:
                 self.close_message()
             for m in msgs:
@@ -111,9 +113,9 @@ class Emitter:
             self.close_message()
         if self._open is None:
             self._open = {"id": mid, "blocks": 0, "message": message}
-            self.line(translate.status_line(session_id=self.session_id, version=self.version))
-            ttft = translate._ms_between(translate._parse_ts(self._last_ts), translate._parse_ts(record.get("timestamp")))
-            self._event(translate.message_start_event(message), thinking=dialect(self.version).stream_event_extras,
+            self.line(partial.status_line(session_id=self.session_id, version=self.version))
+            ttft = ms_between(self._last_time, record_time(record))
+            self._event(partial.message_start_event(message), thinking=dialect(self.version).stream_event_extras,
                         ttft_ms=max(ttft or 0, 0))
         self._open["message"] = message
         blocks = [b for b in message.get("content") or () if isinstance(b, dict)]
@@ -123,7 +125,7 @@ class Emitter:
             index = self._open["blocks"]
             self._open["blocks"] += 1
             thinking = b.get("type") == "thinking"
-            start, deltas = translate.block_events(b, index)
+            start, deltas = partial.block_events(b, index)
             self._event(start, thinking=thinking)
             for m in before:
                 self.line(m)
@@ -144,15 +146,15 @@ class Emitter:
         self.results += 1
         if self.fmt == "stream-json":
             self.line(result)
-            return "", translate.exit_code(result)
+            return "", modes.exit_code(result)
         if self.fmt == "json" and self.collect:
             # `-p --output-format json --verbose`: the whole message list as one JSON array
-            self._write(translate.dumps([*self._collected, result]) + "\n")
+            self._write(dumps([*self._collected, result]) + "\n")
             self._collected = []
-            return "", translate.exit_code(result)
+            return "", modes.exit_code(result)
         if self.fmt == "json":
-            self._write(translate.json_output(result))
-            return "", translate.exit_code(result)
-        stdout, stderr, code = translate.text_output(result, self.version)
+            self._write(modes.json_output(result))
+            return "", modes.exit_code(result)
+        stdout, stderr, code = modes.text_output(result, self.version)
         self._write(stdout)
         return stderr, code

@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any
 
-from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.output.jsjson import dumps
 from claude_bridge_tmux.versions import dialect
 
 RETRY_PREFIX = "[claude-bridge:json-schema]"
@@ -37,7 +37,7 @@ def instructions(schema: Any) -> str:
     return ("Structured output is required for this session: your final answer to each request must be a "
             "single JSON value that conforms to the JSON Schema below, and nothing else (no prose, no "
             "Markdown code fence). Use tools first if you need them.\n"
-            f"{SCHEMA_MARKER}{translate.dumps(schema)}")
+            f"{SCHEMA_MARKER}{dumps(schema)}")
 
 
 def nudge_prompt() -> str:

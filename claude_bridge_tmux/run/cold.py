@@ -23,8 +23,17 @@ from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
-from claude_bridge_tmux.output import structured, translate
+from claude_bridge_tmux.output import jsjson, messages, structured
 from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.result import (
+    budget_error,
+    count_turns,
+    last_assistant,
+    max_turns_error,
+    result_message,
+    result_text,
+    total_cost,
+)
 from claude_bridge_tmux.run.init_probe import InitProbe
 from claude_bridge_tmux.run.lifecycle import dedicated_session, gate_tools
 from claude_bridge_tmux.versions import dialect
@@ -80,7 +89,7 @@ def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = Non
         if info.model and base(info.model) != base(probed.get("model")):
             probed["model"] = info.model  # the pane really runs another model than -p would report
         return probed
-    built = translate.init_message(
+    built = messages.init_message(
         session_id=info.session_id or plan.session_id, cwd=plan.cwd,
         model=info.model or plan.model or "default", permission_mode=plan.permission_mode,
         claude_code_version=plan.cli_version,
@@ -145,7 +154,7 @@ def new_init_probe(prep: Prepared) -> InitProbe:
     plan = prep.plan
     args = list(plan.claude_args)
     if plan.json_schema is not None:
-        args += ["--json-schema", translate.dumps(plan.json_schema)]
+        args += ["--json-schema", jsjson.dumps(plan.json_schema)]
     return InitProbe(prep.claude_bin, prep.version, args, plan.env, plan.cwd,
                      fmt="json" if plan.output_format == "json" else "stream-json")
 
@@ -203,15 +212,14 @@ def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, prev
             upto = [r for r in records if r.get("type") != "assistant"
                     or (r.get("message") or {}).get("id") in ids[:ids.index(owner) + 1]]
             key = model_key() if callable(model_key) else model_key
-            return translate.total_cost(upto, version=version, model_key=key, previous=previous) >= plan.max_budget_usd
+            return total_cost(upto, version=version, model_key=key, previous=previous) >= plan.max_budget_usd
         return False
     return gate
 
 
 def _synthetic_user_line(text: str, session_id: str) -> dict:
     """The stream-json line of a bridge re-prompt (as ``-p`` prints its structured-output nudge)."""
-    now = time.time()
-    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    ts = messages.line_timestamp(time.time())
     return {"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]},
             "parent_tool_use_id": None, "session_id": session_id, "uuid": str(uuidlib.uuid4()),
             "timestamp": ts, "isSynthetic": True}
@@ -263,10 +271,10 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         nudged = False
         limit = structured.max_attempts(plan.env)
         while True:
-            last = translate.last_assistant(turns[-1].records)
+            last = last_assistant(turns[-1].records)
             if last is None or last.get("isApiErrorMessage") or turns[-1].gate_stopped:
                 break
-            found = structured.extract(translate.result_text(turns[-1].records))
+            found = structured.extract(result_text(turns[-1].records))
             if found is structured.MISSING:
                 if nudged:
                     break            # like -p when the model never calls StructuredOutput: plain success
@@ -292,45 +300,44 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     api_requests = [r for t in turns for r in t.api_requests]
     timing = dict(prompt=outcome.prompt_record, api_requests=api_requests)
     if outcome.local_text is not None:
-        line = translate.local_command_message(outcome.local_text, session_id=common["session_id"],
-                                               version=prep.version)
+        line = messages.local_command_message(outcome.local_text, session_id=common["session_id"],
+                                              version=prep.version, timestamp=messages.line_timestamp(time.time()))
         if line is not None:
             emitter.line(line)
-        result = translate.result_message(
+        result = result_message(
             [], duration_ms=outcome.wall_ms, duration_api_ms=0, result=outcome.local_text,
             local_command=True, command_name=prompt[1:].split(None, 1)[0] if prompt[1:] else None,
             previous=previous, **common)
-    elif plan.max_budget_usd is not None and translate.total_cost(
+    elif plan.max_budget_usd is not None and total_cost(
             records, version=prep.version, model_key=session.info.model, previous=previous) >= plan.max_budget_usd:
         # checked after every response, as claude -p (a text answer that crosses the budget is an error too)
-        result = translate.result_message(
+        result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
-            subtype="error_max_budget_usd", errors=[translate.budget_error(plan.max_budget_usd)],
+            subtype="error_max_budget_usd", errors=[budget_error(plan.max_budget_usd)],
             num_turns=len(requests_in(records)), previous=previous, **timing, **common)
     elif turns[-1].gate_stopped and plan.max_turns is not None:
-        result = translate.result_message(
+        result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False, subtype="error_max_turns",
-            errors=[translate.max_turns_error(plan.max_turns)],
+            errors=[max_turns_error(plan.max_turns)],
             num_turns=len(requests_in(turns[-1].records)) + 1, previous=previous, **timing, **common)
     elif plan.json_schema is not None and value is structured.MISSING and schema_problem is not None:
-        result = translate.result_message(
+        result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
             subtype="error_max_structured_output_retries",
             errors=[structured.exhausted_error(json_attempts, schema_problem, prep.version)],
-            num_turns=sum(translate.count_turns(t.records) for t in turns), previous=previous, **timing, **common)
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **timing, **common)
     else:
         extra = {}
         if value is not structured.MISSING:
-            extra = dict(structured_output=value, result=translate.dumps(value))
-        result = translate.result_message(
+            extra = dict(structured_output=value, result=jsjson.dumps(value))
+        result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
-            num_turns=sum(translate.count_turns(t.records) for t in turns), previous=previous, **extra,
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **extra,
             **timing, **common)
     for notice in prep.notices:
         if plan.output_format == "stream-json" or emitter.collect:
-            now = time.time()
-            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-            emitter.line(translate.informational_line(notice, session_id=common["session_id"], timestamp=ts))
+            emitter.line(messages.informational_line(notice, session_id=common["session_id"],
+                                                     timestamp=messages.line_timestamp(time.time())))
         else:
             err(notice.rstrip("\n"))
     emitter.last_result = result
@@ -392,11 +399,9 @@ def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, s
         emitter.init_sent = False
         replay = None
         if plan.replay_user_messages:
-            now = time.time()
             replay = {"type": "user", "message": obj.get("message"), "session_id": emitter.session_id,
                       "parent_tool_use_id": None, "uuid": obj.get("uuid") or str(uuidlib.uuid4()),
-                      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-                      + f".{int(now * 1000) % 1000:03d}Z", "isReplay": True}
+                      "timestamp": messages.line_timestamp(time.time()), "isReplay": True}
         code = emit_turn(prep, session, emitter, submitted=False, deadline=deadline, probe=probe, err=err,
                          cancel=cancel, prompt=text, previous=previous, replay=replay)
         previous = getattr(emitter, "last_result", None)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from claude_bridge_tmux.follow.session import ClaudeSession
 from claude_bridge_tmux.host.preseed import SeedRequest, preseed
 from claude_bridge_tmux.invocation.plan import RunPlan
-from claude_bridge_tmux.output import translate
+from claude_bridge_tmux.output import messages
 from claude_bridge_tmux.tmux.pane import TmuxServer
 from claude_bridge_tmux.versions import dialect
 
@@ -99,7 +99,7 @@ def dedicated_session(prep, *, log: Callable[[str], None] | None = None, server:
     session: ClaudeSession | None = None
     try:
         if lease is not None and lease.notice_due:
-            prep.notices.append(translate.auto_mode_billing_notice(gateway_host(plan.env) or ""))
+            prep.notices.append(messages.auto_mode_billing_notice(gateway_host(plan.env) or ""))
         session = new_session(prep, log=log, server=server)
         yield session
     finally:

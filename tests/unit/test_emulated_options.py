@@ -11,8 +11,9 @@ from claude_bridge_tmux.follow.localcmd import local_command_text as _local_comm
 from claude_bridge_tmux.follow.localcmd import unknown_command as _unknown_command
 from claude_bridge_tmux.invocation import flags
 from claude_bridge_tmux.invocation.plan import build_plan
-from claude_bridge_tmux.output import translate
 from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.messages import hook_event_lines, local_command_message
+from claude_bridge_tmux.output.result import budget_error, model_usage, responses, total_cost
 from claude_bridge_tmux.pool.client import streams_input
 from claude_bridge_tmux.run.cold import requests_in, turn_gate
 
@@ -51,8 +52,8 @@ def test_budget_gate_uses_the_cost_so_far():
     recs = [assistant("m1", tool("t1"))]
     assert turn_gate(plan("--max-budget-usd", "0.0000001"), version="2.1.329")(recs, "t1") is True
     assert turn_gate(plan("--max-budget-usd", "5"), version="2.1.329")(recs, "t1") is False
-    assert translate.budget_error(1e-7) == "Reached maximum budget ($1e-7)"
-    assert translate.total_cost(recs, version="2.1.329") > 0
+    assert budget_error(1e-7) == "Reached maximum budget ($1e-7)"
+    assert total_cost(recs, version="2.1.329") > 0
 
 
 def test_local_command_records_and_text():
@@ -71,11 +72,11 @@ def test_local_command_records_and_text():
 
 
 def test_local_command_line_per_version():
-    old = translate.local_command_message("", session_id="s", version="2.1.197")
+    old = local_command_message("", session_id="s", version="2.1.197")
     assert old["message"]["content"] == [{"type": "text", "text": "(no content)"}]
     assert old["message"]["stop_reason"] == "stop_sequence" and "timestamp" not in old
-    assert translate.local_command_message("", session_id="s", version="2.1.329") is None
-    new = translate.local_command_message("hi", session_id="s", version="2.1.329")
+    assert local_command_message("", session_id="s", version="2.1.329") is None
+    new = local_command_message("hi", session_id="s", version="2.1.329")
     assert list(new["message"])[0] == "diagnostics" and new["message"]["stop_reason"] == "end_turn"
 
 
@@ -112,21 +113,21 @@ def test_json_verbose_is_one_array():
 def test_hook_events_leave_the_bridges_own_hooks_out():
     rec = {"type": "attachment", "attachment": {"type": "hook_success", "hookName": "Stop", "hookEvent": "Stop",
                                                 "stdout": "out\n", "stderr": "", "exitCode": 0, "command": "echo out"}}
-    started, response = translate.hook_event_lines(rec, session_id="s")
+    started, response = hook_event_lines(rec, session_id="s")
     assert (started["subtype"], response["subtype"], response["hook_id"]) == ("hook_started", "hook_response", started["hook_id"])
     assert (response["stdout"], response["outcome"]) == ("out\n", "success")
     ours = json.loads(json.dumps(rec))
     ours["attachment"]["command"] = 'f=/run/pane-1/hooks/Stop.$$; cat > "$f.tmp"'
-    assert translate.hook_event_lines(ours, session_id="s") == []
+    assert hook_event_lines(ours, session_id="s") == []
 
 
 def test_fallback_model_gets_its_own_model_usage_entry():
     recs = [assistant("m1", {"type": "text", "text": "x"}, stop="end_turn")]
     recs[0]["message"]["model"] = "claude-haiku-4-5"
-    mu, _ = translate.model_usage(translate.responses(recs), model_key="claude-opus-4-8[1m]")
+    mu, _ = model_usage(responses(recs), model_key="claude-opus-4-8[1m]")
     assert list(mu) == ["claude-haiku-4-5"]
     recs[0]["message"]["model"] = "claude-opus-4-8"
-    mu, _ = translate.model_usage(translate.responses(recs), model_key="claude-opus-4-8[1m]")
+    mu, _ = model_usage(responses(recs), model_key="claude-opus-4-8[1m]")
     assert list(mu) == ["claude-opus-4-8[1m]"]
 
 

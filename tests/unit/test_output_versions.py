@@ -18,17 +18,9 @@ from claude_bridge_tmux import versions as versioned
 from claude_bridge_tmux.follow.tree import TurnTree, is_prompt_record, parse_line
 from claude_bridge_tmux.output import pricing, shapes
 from claude_bridge_tmux.output.emit import Emitter
-from claude_bridge_tmux.output.translate import (
-    dumps,
-    init_message,
-    model_usage,
-    result_message,
-    stream_messages,
-    sum_usage,
-    thinking_estimate,
-    tool_result_meta,
-    turn_timings,
-)
+from claude_bridge_tmux.output.jsjson import dumps
+from claude_bridge_tmux.output.messages import init_message, stream_messages, thinking_estimate, tool_result_meta
+from claude_bridge_tmux.output.result import model_usage, result_message, sum_usage, turn_timings
 
 V329 = Path(__file__).resolve().parents[1] / "data" / "v2.1.329"
 CASES = sorted(p.name for p in V329.iterdir() if p.is_dir())
@@ -152,7 +144,7 @@ class TestPricing329:
         # -p 2.1.329 sends no title request: its own transcript holds every costed request
         theirs = printed(case)[-1]
         _prompt, recs, _ = turn(V329 / case / "print_transcript.jsonl")
-        from claude_bridge_tmux.output.translate import responses
+        from claude_bridge_tmux.output.result import responses
         mu, total = model_usage(responses(recs), prices=pricing.load_table("2.1.329"), key_rule="response")
         assert total == theirs["total_cost_usd"]
         for k, e in theirs["modelUsage"].items():

@@ -18,21 +18,17 @@ import pytest
 
 from claude_bridge_tmux.follow.tree import TurnTree, find_prompt, is_prompt_record, parse_line, turn_records
 from claude_bridge_tmux.output import pricing
-from claude_bridge_tmux.output.translate import (
+from claude_bridge_tmux.output.jsjson import dumps, js_number
+from claude_bridge_tmux.output.messages import init_message, stream_messages
+from claude_bridge_tmux.output.modes import exit_code, json_output, text_output
+from claude_bridge_tmux.output.result import (
     count_turns,
-    dumps,
     estimate_api_ms,
-    exit_code,
-    init_message,
-    js_number,
-    json_output,
     max_turns_error,
     permission_denials,
     responses,
     result_message,
-    stream_messages,
     sum_usage,
-    text_output,
     turn_duration_ms,
 )
 

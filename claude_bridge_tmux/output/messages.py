@@ -1,0 +1,440 @@
+"""The stream-json message lines of ``claude -p`` for transcript records (pure: no clock; reads only the
+packaged, cached shape tables).
+
+Produces ``system/init`` (:func:`init_message`, when the CLI's own init line is not available), one
+``assistant`` line per transcript assistant record and the ``user`` lines of tool results and the
+structured-output nudge (:func:`stream_messages`), the system lines some versions add around them
+(``system/thinking_tokens``, ``system/permission_denied``), and the lines of emulated options
+(``system/hook_started`` / ``hook_response``, ``system/informational``, the synthetic ``assistant`` line
+of a local slash command). Fresh uuids come from the ``new_uuid`` arguments (default: uuid4), times
+from the caller.
+
+Format: `-p` output of CLI 2.1.197 (``tests/data/print``: stdout and the transcript that very run
+wrote; ``tests/data/transcripts``: interactive runs of the same scenarios) and 2.1.329
+(``tests/data/v2.1.329``: ``print.out``, ``print_transcript.jsonl``, ``interactive.jsonl``); key
+order and optional fields per version from :mod:`shapes` (``claude_bridge_tmux/data/shapes-*.json``).
+The hook, informational and local-command lines have no capture there: they follow the probes of
+docs/probe-notes.md and docs/cli-behaviour.md §1.
+
+* ``assistant`` lines: both modes write one content block per record and reuse the record uuid.
+  `-p` emits each block at ``content_block_stop``, *before* ``message_delta``, so its ``message``
+  carries ``stop_reason: null``, ``stop_sequence: null``, the ``message_start`` usage
+  (``output_tokens: 1``, five keys) and ``context_management: null``; the transcript holds the final
+  values and ``stop_details: null`` instead. We rebuild the `-p` form (``final_usage=True`` keeps the
+  transcript's final values). Synthetic messages (``model: "<synthetic>"``: API errors, interrupted
+  output) are identical in both modes and are passed through unchanged.
+* ``user`` lines: tool results (``toolUseResult`` -> ``tool_use_result``) and the structured-output
+  nudge; nothing else in the transcript has a `-p` counterpart.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as _uuidlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from claude_bridge_tmux.follow.transcript import encode_project_dir
+from claude_bridge_tmux.output import shapes as _shapes
+from claude_bridge_tmux.versions import dialect
+
+SYNTHETIC_MODEL = "<synthetic>"
+NUDGE_PREFIX = "[structured-output-enforce]"
+
+
+# =========================================================================== init
+
+
+def init_message(
+    *,
+    session_id: str,
+    cwd: str,
+    model: str,
+    permission_mode: str,
+    claude_code_version: str,
+    tools: Sequence[str] | None = None,
+    mcp_servers: Sequence[Mapping[str, Any]] | None = None,
+    slash_commands: Sequence[str] | None = None,
+    agents: Sequence[str] | None = None,
+    skills: Sequence[str] | None = None,
+    plugins: Sequence[Mapping[str, Any]] | None = None,
+    api_key_source: str = "none",
+    output_style: str = "default",
+    memory_paths: Mapping[str, str] | None = None,
+    uuid: str,
+    analytics_disabled: bool = False,
+    product_feedback_disabled: bool = False,
+    fast_mode_state: str = "off",
+    home: str | None = None,
+    version: str | None = None,
+    fill_from_sample: bool = False,
+) -> dict:
+    """The ``system/init`` line, keys in `-p`'s order for ``version`` (shapes; None: 2.1.197).
+
+    Used when the CLI's own init line (``initprobe``) is not available. ``model`` is the
+    resolved model key `-p` shows. ``memory_paths``: given as is; else computed from ``home``
+    and ``cwd`` (``{"auto": "<home>/.claude/projects/<enc-cwd>/memory/"}``); with neither the
+    key is left out. Inventories not given are ``[]``, or with ``fill_from_sample`` the
+    version's recorded defaults (a plain installation's built-in tools, commands, agents…),
+    which also fill the version's other constant fields (``capabilities``, ``view_mode`` …).
+    """
+    shp = _shapes.load(version)
+    if memory_paths is None and home is not None:
+        memory_paths = {"auto": f"{home.rstrip('/')}/.claude/projects/{encode_project_dir(cwd)}/memory/"}
+    miss = _shapes.MISSING if fill_from_sample else None
+
+    def inv(v, conv=list):
+        if v is None:
+            return miss if miss is not None else []
+        return [conv(x) for x in v] if conv is dict else list(v)
+
+    msg: dict[str, Any] = {
+        "type": "system",
+        "subtype": "init",
+        "cwd": cwd,
+        "session_id": session_id,
+        "tools": inv(tools),
+        "mcp_servers": inv(mcp_servers, dict),
+        "model": model,
+        "permissionMode": permission_mode,
+        "slash_commands": inv(slash_commands),
+        "apiKeySource": api_key_source,
+        "claude_code_version": claude_code_version,
+        "output_style": output_style,
+        "agents": inv(agents),
+        "skills": inv(skills),
+        "plugins": inv(plugins, dict),
+        "analytics_disabled": analytics_disabled,
+        "product_feedback_disabled": product_feedback_disabled,
+        "uuid": uuid,
+        "original_cwd": cwd,
+        "additional_directories": [],
+    }
+    if memory_paths is not None:
+        msg["memory_paths"] = dict(memory_paths)
+    msg["fast_mode_state"] = fast_mode_state
+    if not fill_from_sample:
+        msg = {k: v for k, v in msg.items() if v is not _shapes.MISSING}
+    out = shp.order_line("system/init", msg, fill=fill_from_sample)
+    return out
+
+
+# =========================================================================== assistant / user lines
+
+
+def is_synthetic(message: Mapping[str, Any]) -> bool:
+    return message.get("model") == SYNTHETIC_MODEL
+
+
+def start_usage(usage: Mapping[str, Any] | None) -> dict:
+    """The five-key ``message_start`` usage `-p` prints before a response is complete (``output_tokens: 1``)."""
+    u = usage or {}
+    return {
+        "input_tokens": u.get("input_tokens", 0),
+        "cache_creation_input_tokens": u.get("cache_creation_input_tokens", 0),
+        "cache_read_input_tokens": u.get("cache_read_input_tokens", 0),
+        "output_tokens": 1,
+        "service_tier": u.get("service_tier") or "standard",
+    }
+
+
+_MSG_FIRST = ("id", "type", "role", "model", "content")
+_MSG_DROP = set(_MSG_FIRST) | {"stop_reason", "stop_sequence", "usage", "stop_details", "context_management"}
+
+
+def stream_message_body(message: Mapping[str, Any], *, final_usage: bool = False) -> dict:
+    """The ``message`` of a `-p` assistant line for a transcript ``message``."""
+    if is_synthetic(message):
+        return dict(message)
+    body: dict[str, Any] = {k: message[k] for k in _MSG_FIRST if k in message}
+    if final_usage:
+        body["stop_reason"] = message.get("stop_reason")
+        body["stop_sequence"] = message.get("stop_sequence")
+        body["usage"] = message.get("usage")
+    else:
+        body["stop_reason"] = None
+        body["stop_sequence"] = None
+        body["usage"] = start_usage(message.get("usage"))
+    for k, v in message.items():  # e.g. "container" on real API messages
+        if k not in _MSG_DROP:
+            body[k] = v
+    body["context_management"] = None
+    return body
+
+
+# transcript record field -> assistant line field (printed when the version's shape has it)
+_ASSISTANT_FIELDS = (
+    ("timestamp", "timestamp"), ("error", "error"), ("requestId", "request_id"),
+    ("isApiErrorMessage", "is_api_error_message"), ("apiErrorStatus", "api_error_status"),
+    ("apiErrorType", "api_error_type"), ("thinkingDurationMs", "thinking_duration_ms"),
+    ("thinkingDisplay", "thinking_display"),
+)
+
+
+def _camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def tool_result_meta(record: Mapping[str, Any], denied: bool) -> list[dict]:
+    """2.1.329's ``tool_result_meta`` for a tool-result user record: one entry per tool_result
+    block, ``{"id"[, "non_execution_kind"], "permission_decision"}``.
+
+    From the record: ``toolDenialKind`` -> ``non_execution_kind``, ``permissionDecision``
+    (camelCase, ``reasonCode`` dropped) -> ``permission_decision`` (snake_case). A denial made by
+    a PermissionRequest hook (``source: "hook"``: the bridge's stand-in for `-p`'s auto-deny) is
+    reported as `-p` reports its own: ``non_execution_kind: "user-rejected"``,
+    ``{"decision": "reject", "source": "config"}``.
+    """
+    pd = record.get("permissionDecision")
+    by_hook = denied and (not isinstance(pd, Mapping) or pd.get("source") == "hook")
+    out = []
+    for b in (record.get("message") or {}).get("content") or ():
+        if not (isinstance(b, Mapping) and b.get("type") == "tool_result"):
+            continue
+        e: dict[str, Any] = {"id": b.get("tool_use_id")}
+        if by_hook:
+            e["non_execution_kind"] = "user-rejected"
+            e["permission_decision"] = {"decision": "reject", "source": "config"}
+        else:
+            if denied and isinstance(record.get("toolDenialKind"), str):
+                e["non_execution_kind"] = record["toolDenialKind"]
+            if isinstance(pd, Mapping):
+                e["permission_decision"] = {_camel_to_snake(k): v for k, v in pd.items() if k != "reasonCode"}
+        out.append(e)
+    return out
+
+
+def is_denial(record: Mapping[str, Any], denied_ids: Iterable[str] = ()) -> bool:
+    """A tool-result record that reports a permission denial (hook attachment seen for its
+    tool_use id, or the record's own ``permissionDecision.decision == "reject"``)."""
+    pd = record.get("permissionDecision")
+    if isinstance(pd, Mapping) and pd.get("decision") == "reject":
+        return True
+    ids = set(denied_ids)
+    return any(isinstance(b, Mapping) and b.get("type") == "tool_result" and b.get("tool_use_id") in ids
+               for b in (record.get("message") or {}).get("content") or ())
+
+
+def is_nudge(record: Mapping[str, Any]) -> bool:
+    """The structured-output nudge: a user record whose text starts with :data:`NUDGE_PREFIX`."""
+    if record.get("type") != "user":
+        return False
+    msg = record.get("message")
+    content = msg.get("content") if isinstance(msg, Mapping) else None
+    if isinstance(content, str):
+        return content.startswith(NUDGE_PREFIX)
+    if isinstance(content, list) and content:
+        b = content[0]
+        return isinstance(b, Mapping) and b.get("type") == "text" and str(b.get("text", "")).startswith(NUDGE_PREFIX)
+    return False
+
+
+def _tool_result_text(block: Mapping[str, Any]) -> str:
+    c = block.get("content")
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list):
+        return "".join(x.get("text", "") for x in c if isinstance(x, Mapping) and x.get("type") == "text")
+    return ""
+
+
+def record_version(record: Mapping[str, Any]) -> str | None:
+    """The CLI version that wrote a transcript record (every record carries ``version``)."""
+    v = record.get("version")
+    return v if isinstance(v, str) else None
+
+
+def thinking_estimate(text: str) -> int:
+    """`-p`'s live thinking-token estimate for a thinking text (4 characters per token, rounded up)."""
+    return -(-len(text) // 4)
+
+
+def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: bool = False,
+                    version: str | None = None, tool_uses: Mapping[str, Mapping[str, Any]] | None = None,
+                    denied_ids: Iterable[str] = (), new_uuid: Callable[[], str] | None = None) -> list[dict]:
+    """0..n stream-json messages for one transcript record, shaped for CLI ``version`` (default:
+    the version that wrote the record).
+
+    assistant record -> ``{"type":"assistant","message","parent_tool_use_id":null,
+    "session_id","uuid"[,"timestamp"][,"error"],"request_id"[,api error fields][,thinking fields]}``
+    (which optional fields a version prints comes from its shapes), preceded for a thinking
+    block by one ``system/thinking_tokens`` line when the version prints those (`-p` prints one
+    per streamed delta; the transcript only has the whole block: one line with the total);
+    tool-result user record -> ``{"type":"user","message","parent_tool_use_id":null,"session_id",
+    "uuid","timestamp","tool_use_result"[,"tool_result_meta"]}``, preceded for a denial by a
+    ``system/permission_denied`` line when the version prints those (``tool_uses``: tool_use id
+    -> block, for the tool's name; ``denied_ids``: ids denied by a PermissionRequest hook);
+    structured-output nudge (isMeta) -> the `-p` synthetic user line; everything else
+    (prompt, attachments, system records, interrupt markers, metadata, sidechain records) -> ``[]``.
+    """
+    shp = _shapes.load(version or record_version(record))
+    mk_uuid = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    rtype = record.get("type")
+    if record.get("isSidechain"):
+        return []
+    msg = record.get("message")
+    if not isinstance(msg, Mapping):
+        return []
+    if rtype == "assistant":
+        out: list[dict] = []
+        content = msg.get("content")
+        if shp.has_line("system/thinking_tokens") and isinstance(content, list):
+            for b in content:
+                if isinstance(b, Mapping) and b.get("type") == "thinking" and isinstance(b.get("thinking"), str):
+                    n = thinking_estimate(b["thinking"])
+                    if n:
+                        out.append(shp.order_line("system/thinking_tokens", {
+                            "type": "system", "subtype": "thinking_tokens", "estimated_tokens": n,
+                            "estimated_tokens_delta": n, "session_id": session_id, "uuid": mk_uuid()}))
+        line: dict[str, Any] = {
+            "type": "assistant",
+            "message": stream_message_body(msg, final_usage=final_usage),
+            "parent_tool_use_id": None,
+            "session_id": session_id,
+            "uuid": record.get("uuid"),
+        }
+        for src, dst in _ASSISTANT_FIELDS:
+            if record.get(src) is not None:
+                line[dst] = record[src]
+        out.append(shp.order_line("assistant", line))
+        return out
+    if rtype == "user":
+        content = msg.get("content")
+        if isinstance(content, list) and any(
+            isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
+        ):
+            out = []
+            denied = is_denial(record, denied_ids)
+            if denied and shp.has_line("system/permission_denied"):
+                for b in content:
+                    if not (isinstance(b, Mapping) and b.get("type") == "tool_result"):
+                        continue
+                    tid = b.get("tool_use_id")
+                    text = _tool_result_text(b)
+                    out.append(shp.order_line("system/permission_denied", {
+                        "type": "system", "subtype": "permission_denied",
+                        "tool_name": ((tool_uses or {}).get(tid) or {}).get("name"), "tool_use_id": tid,
+                        "decision_reason": text, "message": text, "uuid": mk_uuid(), "session_id": session_id,
+                    }, fill=True))
+            line = {
+                "type": "user",
+                "message": msg,
+                "parent_tool_use_id": None,
+                "session_id": session_id,
+                "uuid": record.get("uuid"),
+                "timestamp": record.get("timestamp"),
+            }
+            if "toolUseResult" in record:
+                line["tool_use_result"] = record["toolUseResult"]
+            line["tool_result_meta"] = tool_result_meta(record, denied)
+            out.append(shp.order_line("user", line))
+            return out
+        if is_nudge(record):
+            text = content if isinstance(content, str) else "".join(
+                b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text"
+            )
+            return [
+                {
+                    "type": "user",
+                    "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+                    "parent_tool_use_id": None,
+                    "session_id": session_id,
+                    "uuid": record.get("uuid"),
+                    "timestamp": record.get("timestamp"),
+                    "isSynthetic": True,
+                }
+            ]
+    return []
+
+
+
+# =========================================================================== system lines of emulated options
+
+
+_HOOK_OUTCOMES = {"hook_success": "success", "hook_non_blocking_error": "error", "hook_blocking_error": "error",
+                  "hook_error_during_execution": "error", "hook_cancelled": "cancelled"}
+
+
+def hook_event_lines(record: Mapping[str, Any], *, session_id: str,
+                     new_uuid: Callable[[], str] | None = None) -> list[dict]:
+    """--include-hook-events: ``system/hook_started`` + ``system/hook_response`` for a hook-result
+    attachment of the transcript (the caller's own hooks; the bridge's are left out)."""
+    a = record.get("attachment") if record.get("type") == "attachment" else None
+    if not isinstance(a, Mapping) or a.get("type") not in _HOOK_OUTCOMES:
+        return []
+    command = str(a.get("command") or "")
+    if ".$$" in command and "/hooks/" in command:
+        return []                       # one of the bridge's own hooks
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    hook_id = mk()
+    name, event = a.get("hookName") or a.get("hookEvent"), a.get("hookEvent")
+    stdout, stderr = a.get("stdout") or "", a.get("stderr") or ""
+    return [
+        {"type": "system", "subtype": "hook_started", "hook_id": hook_id, "hook_name": name, "hook_event": event,
+         "uuid": mk(), "session_id": session_id},
+        {"type": "system", "subtype": "hook_response", "hook_id": hook_id, "hook_name": name, "hook_event": event,
+         "output": stdout + stderr, "stdout": stdout, "stderr": stderr, "exit_code": a.get("exitCode", 0),
+         "outcome": _HOOK_OUTCOMES[a["type"]], "uuid": mk(), "session_id": session_id},
+    ]
+
+
+def auto_mode_billing_notice(gateway_host: str) -> str:
+    """The notice ``claude -p`` (2.1.329) prints in plan/auto mode when requests go through a gateway
+    (API-key auth, not acknowledged in the last 24 h): on stderr in text/json, as a
+    ``system/informational`` warning line in stream-json (:func:`informational_line`)."""
+    return ("We're changing auto mode to no longer charge for classifier requests in Claude Code. However, this "
+            f"session isn't eligible because your requests go through {gateway_host}, which isn't compatible with "
+            "this update. Auto mode works for now, and its classifier requests are billed as before. An upcoming "
+            "release removes this fallback. In sessions like this one, each checked action will then be asked "
+            "about or denied. To fix it and access the new version of auto mode, ask your gateway to implement: "
+            "https://code.claude.com/docs/en/auto-mode-classifier-billing\n")
+
+
+def informational_line(content: str, *, session_id: str, timestamp: str, level: str = "warning",
+                       new_uuid: Callable[[], str] | None = None) -> dict:
+    """A ``system/informational`` stream-json line (key order as 2.1.329's ``-p``)."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    return {"type": "system", "subtype": "informational", "content": content, "isMeta": False,
+            "timestamp": timestamp, "uuid": mk(), "level": level, "session_id": session_id}
+
+
+def local_command_message(text: str, *, session_id: str, version: str | None = None, timestamp: str | None = None,
+                          new_uuid: Callable[[], str] | None = None) -> dict | None:
+    """The synthetic ``assistant`` line `-p` prints in stream-json for a local slash command's answer
+    (``/clear``, ``/context``, ``Unknown command: /x`` …): model ``<synthetic>``, zero usage, the text
+    as its one block. 2.1.197 prints ``(no content)`` for an empty answer; 2.1.329 prints no line then
+    (and its extra ``local_command_*`` / ``context_usage`` fields are not reproduced).
+
+    ``timestamp``: when the answer came (the caller's clock, formatted by :func:`line_timestamp`);
+    printed by the versions whose line has one (2.1.329), left out when None."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    new = not dialect(version).local_command_empty_line
+    if not text and new:
+        return None
+    usage: dict[str, Any] = {}
+    if new:
+        usage["output_tokens_details"] = None
+    usage.update({"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0, "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+                  "service_tier": None, "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+                  "inference_geo": None, "iterations": None, "speed": None})
+    if new:
+        usage["fallback_credit"] = None
+    message: dict[str, Any] = {"diagnostics": None} if new else {}
+    message.update({"id": mk(), "container": None, "model": SYNTHETIC_MODEL, "role": "assistant",
+                    "stop_details": None, "stop_reason": "end_turn" if new else "stop_sequence",
+                    "stop_sequence": None if new else "", "type": "message", "usage": usage,
+                    "content": [{"type": "text", "text": text or "(no content)"}], "context_management": None})
+    line: dict[str, Any] = {"type": "assistant", "message": message, "parent_tool_use_id": None,
+                            "session_id": session_id, "uuid": mk()}
+    if new and timestamp is not None:
+        line["timestamp"] = timestamp
+    return line
+
+
+def line_timestamp(epoch_s: float) -> str:
+    """A stream-json line's ``timestamp`` for a time in epoch seconds, as JavaScript's
+    ``Date.prototype.toISOString``: UTC, milliseconds, ``Z`` (``2026-11-21T12:00:00.000Z``)."""
+    t = datetime.fromtimestamp(epoch_s, UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
