@@ -133,8 +133,8 @@ class Session:
         from contextlib import ExitStack
 
         from claude_bridge_tmux.host.preseed import PreseedError
-        from claude_bridge_tmux.run.cold import prepare
         from claude_bridge_tmux.run.lifecycle import dedicated_session
+        from claude_bridge_tmux.run.prepare import prepare
 
         self.cwd = os.path.abspath(cwd or os.getcwd())
         self.env = dict(os.environ if env is None else env)
@@ -174,7 +174,7 @@ class Session:
 
         from claude_bridge_tmux.follow.session import TurnError
         from claude_bridge_tmux.output.emit import Emitter
-        from claude_bridge_tmux.run.cold import emit_turn
+        from claude_bridge_tmux.run.turn import emit_turn
 
         q: queue.Queue = queue.Queue()
         prep = self._prep

@@ -28,8 +28,9 @@ from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.pool import protocol
 from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
-from claude_bridge_tmux.run.cold import Prepared, emit_turn, needs_own_pane, new_init_probe, prepare, report_error
 from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
+from claude_bridge_tmux.run.prepare import Prepared, needs_own_pane, new_init_probe, prepare
+from claude_bridge_tmux.run.turn import emit_turn, report_error
 from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
 
 MAINTAIN_EVERY = 2.0

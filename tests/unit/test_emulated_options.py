@@ -15,7 +15,7 @@ from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.output.messages import hook_event_lines, local_command_message
 from claude_bridge_tmux.output.result import budget_error, model_usage, responses, total_cost
 from claude_bridge_tmux.pool.client import streams_input
-from claude_bridge_tmux.run.cold import requests_in, turn_gate
+from claude_bridge_tmux.run.turn import turn_gate
 
 TS = "2026-11-21T12:00:00.000Z"
 
@@ -44,7 +44,7 @@ def test_max_turns_gate_stops_after_the_tools_of_response_n():
     assert gate(recs, "t1") is False          # request 2 may still start
     assert gate(recs, "t2a") is True and gate(recs, "t2b") is True
     assert gate(recs, "unknown") is None      # not in the transcript yet
-    assert requests_in(recs) == ["m1", "m2"]
+    assert [m["id"] for m in responses(recs)] == ["m1", "m2"]
     assert turn_gate(plan()) is None
 
 
@@ -153,7 +153,7 @@ def test_same_prompt_for_user_prompt_submit_hooks():
 def test_built_init_lists_structured_output_with_a_schema():
     """When the init probe did not answer in time, the built init still lists -p's StructuredOutput tool."""
     from claude_bridge_tmux.follow.session import SessionInfo
-    from claude_bridge_tmux.run.cold import init_message
+    from claude_bridge_tmux.run.prepare import init_message
     tools = init_message(plan("--json-schema", "{}", version="2.1.197"), SessionInfo(session_id="s", model="m"))["tools"]
     assert "StructuredOutput" in tools and tools[0] == "Task" and tools[1:] == sorted(tools[1:])
     assert "StructuredOutput" not in init_message(plan(version="2.1.197"), SessionInfo(session_id="s", model="m"))["tools"]

@@ -4,7 +4,7 @@ never reaches the caller (it is not something claude printed)."""
 from __future__ import annotations
 
 from claude_bridge_tmux.follow.session import TurnError
-from claude_bridge_tmux.run.cold import report_error
+from claude_bridge_tmux.run.turn import report_error
 
 
 def collect(e: TurnError) -> tuple[int, list[str]]:

@@ -1,0 +1,111 @@
+"""Prepare a print-mode call: flags -> plan, the caller's settings, the ``system/init`` to print.
+
+``prepare(argv, env=..., cwd=...)`` parses argv with the installed CLI's option table, builds the
+``RunPlan`` and loads the caller's ``--settings``; it raises UsageError with claude's own message and
+exit code for every bad invocation (nothing has been started then).
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass, field
+
+from claude_bridge_tmux.follow.session import SessionInfo
+from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
+from claude_bridge_tmux.invocation import flags as flagmod
+from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
+from claude_bridge_tmux.output import jsjson, messages
+from claude_bridge_tmux.run.init_probe import InitProbe
+from claude_bridge_tmux.run.lifecycle import gate_tools
+
+INIT_PROBE_WAIT = 20.0    # s to wait for the init probe's answer before building system/init ourselves
+
+
+def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = None) -> dict:
+    """``system/init``: the CLI's own init line learned by ``initprobe`` (per-run fields replaced),
+    else one built from what the run knows (empty inventories)."""
+    probed = probe.result(INIT_PROBE_WAIT) if probe is not None else None
+    if probed is not None:
+        probed["session_id"] = info.session_id or plan.session_id
+        probed["uuid"] = str(uuidlib.uuid4())
+        base = lambda m: (m or "").split("[", 1)[0]  # noqa: E731
+        if info.model and base(info.model) != base(probed.get("model")):
+            probed["model"] = info.model  # the pane really runs another model than -p would report
+        return probed
+    built = messages.init_message(
+        session_id=info.session_id or plan.session_id, cwd=plan.cwd,
+        model=info.model or plan.model or "default", permission_mode=plan.permission_mode,
+        claude_code_version=plan.cli_version,
+        api_key_source="ANTHROPIC_API_KEY" if plan.env.get("ANTHROPIC_API_KEY") else "none",
+        uuid=str(uuidlib.uuid4()), home=plan.env.get("HOME"), version=plan.cli_version, fill_from_sample=True,
+    )
+    tools = built.get("tools")
+    if plan.json_schema is not None and isinstance(tools, list) and tools and "StructuredOutput" not in tools:
+        # -p lists its StructuredOutput tool (the first tool stays first, the rest sorted)
+        built["tools"] = tools[:1] + sorted([*tools[1:], "StructuredOutput"])
+    return built
+
+
+@dataclass
+class Prepared:
+    """A validated print-mode call: its plan, the settings to merge hooks into, the CLI it runs."""
+
+    plan: RunPlan
+    settings: dict
+    claude_bin: str
+    version: str
+    notices: list[str] = field(default_factory=list)   # warnings -p prints in this run (billing notice)
+
+
+def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None = None, warn=None,
+            read_stdin=None) -> Prepared:
+    """flags -> plan. Raises UsageError (claude's message and exit code) for every bad invocation;
+    claude's parse-time warnings (e.g. for --effort) go to ``warn(line)`` first, as claude prints them."""
+    claude_bin = find_claude(env)
+    if claude_bin is None:
+        raise UsageError("claude-bridge: the claude CLI was not found (install it, or set CLAUDE_BRIDGE_CLAUDE_BIN)", 127)
+    version = claude_version(claude_bin)
+    table = flagmod.load_table(version)
+    try:
+        parsed = flagmod.parse(argv, table)
+    except flagmod.FlagError as e:
+        if warn:
+            for line in getattr(e, "warnings", ()) or ():
+                warn(line)
+        raise UsageError(e.message, e.exit_code) from e
+    if warn:
+        for line in getattr(parsed, "warnings", ()) or ():
+            warn(line)
+    if read_stdin is not None and parsed.options.get("input-format") != "stream-json":
+        stdin_text = read_stdin()   # (stream-json input is read message by message while the run goes on)
+    plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
+                      claude_bin=claude_bin, cli_version=version, table=table)
+    try:
+        settings = load_caller_settings(plan.settings_value, cwd)
+    except SettingsError as e:
+        raise UsageError(str(e), 1) from e
+    if plan.bypass:
+        # The caller asked for bypass: skip its warning dialog for this run only
+        # (per-run --settings; the user's settings.json is never written).
+        settings = dict(settings, skipDangerousModePermissionPrompt=True)
+    return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version)
+
+
+def new_init_probe(prep: Prepared) -> InitProbe:
+    """Learn ``system/init`` as ``claude -p`` with this call's options would print it (--json-schema adds
+    the StructuredOutput tool to its tool list; json --verbose reports other capabilities)."""
+    plan = prep.plan
+    args = list(plan.claude_args)
+    if plan.json_schema is not None:
+        args += ["--json-schema", jsjson.dumps(plan.json_schema)]
+    return InitProbe(prep.claude_bin, prep.version, args, plan.env, plan.cwd,
+                     fmt="json" if plan.output_format == "json" else "stream-json")
+
+
+def needs_own_pane(plan: RunPlan) -> bool:
+    """A pool cannot serve this call on a shared warm pane: its session is chosen by the caller
+    (--session-id/--resume/--continue/--fork-session), it needs the tool gate, or it must leave no transcript."""
+    return (plan.session_args != ["--session-id", plan.session_id] or gate_tools(plan)
+            or plan.no_session_persistence)
+
+

@@ -1,0 +1,294 @@
+"""One turn on a started session, written as ``claude -p`` writes it: the tool gate of --max-turns /
+--max-budget-usd, the --json-schema re-prompts, the result variant, stream-json input turns, and the
+one-line report of a turn that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid as uuidlib
+
+from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
+from claude_bridge_tmux.invocation.plan import RunPlan
+from claude_bridge_tmux.output import jsjson, messages, structured
+from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.result import (
+    budget_error,
+    count_turns,
+    last_assistant,
+    max_turns_error,
+    responses,
+    result_message,
+    result_text,
+    total_cost,
+)
+from claude_bridge_tmux.run.init_probe import InitProbe
+from claude_bridge_tmux.run.prepare import Prepared, init_message
+from claude_bridge_tmux.versions import dialect
+
+PANE_TAIL_LINES = 15      # the pane's last lines shown under a failure
+
+
+def unknown_command_to_model(version: str) -> bool:
+    """2.1.329's ``claude -p`` sends an unknown ``/command`` to the model; 2.1.197's answers
+    ``Unknown command: /x`` itself (docs/probe-notes.md §5)."""
+    return dialect(version).unknown_command_to_model
+
+
+def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, previous: dict | None = None):
+    """The PostToolUse gate of a run with --max-turns / --max-budget-usd: stop after the tools of
+    response N (the next request would be N+1 > max-turns), or of the response that brought the
+    cost to the budget; None when the run has no limit."""
+    if plan.max_turns is None and plan.max_budget_usd is None:
+        return None
+    limit = plan.max_turns if plan.max_turns is not None else float("inf")
+
+    def gate(records: list[dict], tool_use_id: str) -> bool | None:
+        ids: list[str] = []
+        owner = None
+        for r in records:
+            if r.get("type") != "assistant" or r.get("isSidechain"):
+                continue
+            msg = r.get("message") or {}
+            mid = msg.get("id")
+            if mid and mid not in ids:
+                ids.append(mid)
+            for b in msg.get("content") or ():
+                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == tool_use_id:
+                    owner = mid
+        if owner is None:
+            return None
+        if ids.index(owner) + 1 + 1 > limit:
+            return True
+        if plan.max_budget_usd is not None:
+            upto = [r for r in records if r.get("type") != "assistant"
+                    or (r.get("message") or {}).get("id") in ids[:ids.index(owner) + 1]]
+            key = model_key() if callable(model_key) else model_key
+            return total_cost(upto, version=version, model_key=key, previous=previous) >= plan.max_budget_usd
+        return False
+    return gate
+
+
+def _synthetic_user_line(text: str, session_id: str) -> dict:
+    """The stream-json line of a bridge re-prompt (as ``-p`` prints its structured-output nudge)."""
+    ts = messages.line_timestamp(time.time())
+    return {"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+            "parent_tool_use_id": None, "session_id": session_id, "uuid": str(uuidlib.uuid4()),
+            "timestamp": ts, "isSynthetic": True}
+
+
+def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
+              deadline: float, probe: InitProbe | None, err, cancel=None, prompt: str | None = None,
+              previous: dict | None = None, replay: dict | None = None, fast_end: bool = False) -> int:
+    """Follow one turn on a started session and write its output; return the exit code.
+
+    ``prompt`` (default: the plan's) is the turn's prompt; ``previous`` the result of the run's
+    previous turn (stream-json input: cost, modelUsage and duration_api_ms are cumulative);
+    ``replay`` a line written right after ``system/init`` (--replay-user-messages).
+    ``fast_end``: the pane is used again after this call (pool), so the turn may end on the Stop hook
+    once the final reply is in the file (see ``ClaudeSession.run_turn``); not with
+    --include-hook-events, which prints the Stop hooks' own records.
+    With --json-schema the turn may be followed by re-prompts in the same pane (see structured.py);
+    the result covers them all. The result is left in ``emitter.last_result``. Raises TurnError when
+    the turn cannot complete (the caller reports it with ``report_error``).
+    """
+    plan = prep.plan
+    prompt = plan.prompt if prompt is None else prompt
+    emitter.partial = plan.include_partial_messages
+    emitter.collect = plan.output_format == "json" and plan.verbose
+    emitter.hook_events = plan.include_hook_events
+    if replay is not None:
+        emitter.init(init_message(plan, session.info, probe))
+        emitter.line(dict(replay, session_id=session.info.session_id or emitter.session_id))
+
+    def on_session(info: SessionInfo) -> None:
+        emitter.session_id = info.session_id or emitter.session_id
+        emitter.init(init_message(plan, info, probe))
+
+    gate = turn_gate(plan, version=prep.version, model_key=lambda: session.info.model, previous=previous)
+    to_model = unknown_command_to_model(prep.version)
+
+    def run(prompt: str, was_submitted: bool):
+        return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=emitter.record,
+                                on_session=on_session, cancel=cancel, gate=gate,
+                                unknown_command_to_model=to_model,
+                                fast_end=fast_end and not plan.include_hook_events)
+
+    outcome = run(prompt, submitted)
+    turns = [outcome]
+    value = structured.MISSING
+    schema_problem: str | None = None
+    json_attempts = 0
+    if plan.json_schema is not None and outcome.local_text is None and not outcome.gate_stopped:
+        nudged = False
+        limit = structured.max_attempts(plan.env)
+        while True:
+            last = last_assistant(turns[-1].records)
+            if last is None or last.get("isApiErrorMessage") or turns[-1].gate_stopped:
+                break
+            found = structured.extract(result_text(turns[-1].records))
+            if found is structured.MISSING:
+                if nudged:
+                    break            # like -p when the model never calls StructuredOutput: plain success
+                nudged = True
+                reprompt = structured.nudge_prompt()
+            else:
+                json_attempts += 1
+                schema_problem = structured.problem(found, plan.json_schema)
+                if schema_problem is None:
+                    value = found
+                    break
+                if json_attempts >= limit:
+                    break
+                reprompt = structured.retry_prompt(schema_problem)
+            emitter.line(_synthetic_user_line(reprompt, emitter.session_id))
+            turns.append(run(reprompt, False))
+    emitter.session_id = session.info.session_id or plan.session_id
+    emitter.init(init_message(plan, session.info, probe))
+    common = dict(session_id=session.info.session_id or plan.session_id, uuid=str(uuidlib.uuid4()),
+                  model_key=session.info.model, version=prep.version, fmt=plan.output_format,
+                  result_index=emitter.results)
+    records = [r for t in turns for r in t.records]
+    api_requests = [r for t in turns for r in t.api_requests]
+    timing = dict(prompt=outcome.prompt_record, api_requests=api_requests)
+    if outcome.local_text is not None:
+        line = messages.local_command_message(outcome.local_text, session_id=common["session_id"],
+                                              version=prep.version, timestamp=messages.line_timestamp(time.time()))
+        if line is not None:
+            emitter.line(line)
+        result = result_message(
+            [], duration_ms=outcome.wall_ms, duration_api_ms=0, result=outcome.local_text,
+            local_command=True, command_name=prompt[1:].split(None, 1)[0] if prompt[1:] else None,
+            previous=previous, **common)
+    elif plan.max_budget_usd is not None and total_cost(
+            records, version=prep.version, model_key=session.info.model, previous=previous) >= plan.max_budget_usd:
+        # checked after every response, as claude -p (a text answer that crosses the budget is an error too)
+        result = result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
+            subtype="error_max_budget_usd", errors=[budget_error(plan.max_budget_usd)],
+            num_turns=len(responses(records)), previous=previous, **timing, **common)
+    elif turns[-1].gate_stopped and plan.max_turns is not None:
+        result = result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=False, subtype="error_max_turns",
+            errors=[max_turns_error(plan.max_turns)],
+            num_turns=len(responses(turns[-1].records)) + 1, previous=previous, **timing, **common)
+    elif plan.json_schema is not None and value is structured.MISSING and schema_problem is not None:
+        result = result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
+            subtype="error_max_structured_output_retries",
+            errors=[structured.exhausted_error(json_attempts, schema_problem, prep.version)],
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **timing, **common)
+    else:
+        extra = {}
+        if value is not structured.MISSING:
+            extra = dict(structured_output=value, result=jsjson.dumps(value))
+        result = result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **extra,
+            **timing, **common)
+    for notice in prep.notices:
+        if plan.output_format == "stream-json" or emitter.collect:
+            emitter.line(messages.informational_line(notice, session_id=common["session_id"],
+                                                     timestamp=messages.line_timestamp(time.time())))
+        else:
+            err(notice.rstrip("\n"))
+    emitter.last_result = result
+    stderr_text, code = emitter.result(result)
+    if stderr_text:
+        err(stderr_text.rstrip("\n"))
+    return code
+
+
+def stream_input_error(line: str, version: str, exc: ValueError) -> str:
+    """claude -p's stderr line for a stream-json input line that is not JSON (2.1.329 exact; 2.1.197's
+    quotes its JavaScript parser's message, approximated)."""
+    if dialect(version).stream_input_error_v2:
+        return f"Error parsing streaming input line (type=unknown, {len(line)} chars): SyntaxError"
+    return f"Error parsing streaming input line: {line}: SyntaxError: JSON Parse error: {getattr(exc, 'msg', exc)}"
+
+
+def _message_text(message) -> str | None:
+    """The prompt of a stream-json user message: its string content, or its text blocks joined;
+    None when it has other blocks (images, documents: a pane cannot take them)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(isinstance(b, dict) and b.get("type") == "text" for b in content):
+        return "\n".join(str(b.get("text", "")) for b in content)
+    return None
+
+
+def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, stdin, *, probe, err,
+                     cancel=None) -> int:
+    """--input-format stream-json: each ``{"type":"user","message":...}`` line of stdin is one turn in the
+    same pane and session, processed as it arrives, each with its own ``system/init`` … ``result``
+    (cost, modelUsage and duration_api_ms cumulative, as ``claude -p``). Lines of other types are
+    skipped. Returns the last turn's exit code (0 without any message)."""
+    plan = prep.plan
+    previous: dict | None = None
+    code = 0
+    started = False
+    for raw in iter(stdin.readline, b""):
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            err(stream_input_error(line, prep.version, e))
+            return 1
+        if not isinstance(obj, dict) or obj.get("type") != "user":
+            continue
+        text = _message_text(obj.get("message"))
+        if text is None:
+            err("claude-bridge: only text content can be sent through an interactive pane "
+                "(a stream-json input message has image or other non-text blocks)")
+            return 1
+        deadline = time.monotonic() + plan.timeout
+        if not started:
+            session.wait_started(deadline)
+            started = True
+        emitter.init_sent = False
+        replay = None
+        if plan.replay_user_messages:
+            replay = {"type": "user", "message": obj.get("message"), "session_id": emitter.session_id,
+                      "parent_tool_use_id": None, "uuid": obj.get("uuid") or str(uuidlib.uuid4()),
+                      "timestamp": messages.line_timestamp(time.time()), "isReplay": True}
+        code = emit_turn(prep, session, emitter, submitted=False, deadline=deadline, probe=probe, err=err,
+                         cancel=cancel, prompt=text, previous=previous, replay=replay)
+        previous = getattr(emitter, "last_result", None)
+    return code
+
+
+def report_error(e: TurnError, err) -> int:
+    """Write a TurnError to stderr (one-line reason + the pane's last lines); return the exit code."""
+    if e.kind == "exited" and e.exit_status:
+        # claude refused to start (bad option, root + bypass, ...): pass on what it printed,
+        # and its exit code, as `claude -p` would have.
+        for line in _pane_tail(e.screen):
+            err(line)
+        return e.exit_status
+    if e.cli_message is not None:
+        # claude -p has its own answer for this situation: print it
+        err(e.cli_message)
+        return e.cli_exit_code if e.cli_exit_code is not None else 1
+    err(f"claude-bridge: {e.reason}")
+    tail = _pane_tail(e.screen)
+    if tail:
+        err("claude-bridge: last lines of the pane:")
+        for line in tail:
+            err(f"  | {line}")
+    return 1
+
+
+def _pane_tail(lines: list[str]) -> list[str]:
+    rows = [line for line in lines if line.strip() and not _TMUX_DEAD.match(line)]
+    return rows[-PANE_TAIL_LINES:]
+
+
+# tmux's own remain-on-exit line ("Pane is dead (status 1, <date>)"): not something claude printed
+_TMUX_DEAD = re.compile(r"^Pane is dead( \(.*\))?$")
+
+
