@@ -173,12 +173,13 @@ class Session:
         import threading
 
         from claude_bridge_tmux.follow.session import TurnError
-        from claude_bridge_tmux.output.emit import Emitter
+        from claude_bridge_tmux.output.emit import EmitOptions, Emitter
         from claude_bridge_tmux.run.turn import emit_turn
 
         q: queue.Queue = queue.Queue()
         prep = self._prep
-        emitter = Emitter("stream-json", _Lines(q), self.session_id or prep.plan.session_id, version=prep.version)
+        emitter = Emitter("stream-json", _Lines(q), self.session_id or prep.plan.session_id, version=prep.version,
+                          options=EmitOptions.of(prep.plan))
         errors: list[str] = []
 
         def work():

@@ -6,7 +6,9 @@ yields them.  A closed stdout (EPIPE) makes every later write a no-op and sets `
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from claude_bridge_tmux.follow.localcmd import record_time
 from claude_bridge_tmux.output import messages, modes, partial
@@ -15,10 +17,37 @@ from claude_bridge_tmux.output.result import ms_between
 from claude_bridge_tmux.versions import dialect
 
 
-class Emitter:
-    """Writes one run's output. ``fmt`` is ``"text" | "json" | "stream-json"``; ``out`` a binary stream."""
+@dataclass(frozen=True)
+class EmitOptions:
+    """What a run prints besides the messages: ``partial`` (--include-partial-messages: stream_event
+    lines), ``collect`` (json + --verbose: every message as one array), ``hook_events``
+    (--include-hook-events)."""
 
-    def __init__(self, fmt: str, out: BinaryIO, session_id: str, version: str | None = None):
+    partial: bool = False
+    collect: bool = False
+    hook_events: bool = False
+
+    @classmethod
+    def of(cls, plan: Any) -> EmitOptions:
+        """The options of a ``RunPlan``."""
+        return cls(partial=plan.include_partial_messages, collect=plan.output_format == "json" and plan.verbose,
+                   hook_events=plan.include_hook_events)
+
+
+class Emitter:
+    """Writes one run's output. ``fmt`` is ``"text" | "json" | "stream-json"``; ``out`` a binary stream.
+
+    ``event_hooks`` (as httpx's): ``{"write": [f()], "record": [f(record)]}``, called before each write
+    to ``out`` and for each transcript record taken (the run log's progress line uses them).
+    """
+
+    def __init__(self, fmt: str, out: BinaryIO, session_id: str, version: str | None = None,
+                 options: EmitOptions | None = None,
+                 event_hooks: dict[str, list[Callable[..., None]]] | None = None):
+        options = options or EmitOptions()
+        self.event_hooks: dict[str, list[Callable[..., None]]] = {"write": [], "record": []}
+        for name, fns in (event_hooks or {}).items():
+            self.event_hooks.setdefault(name, []).extend(fns)
         self.fmt = fmt
         self.out = out
         self.session_id = session_id
@@ -30,16 +59,22 @@ class Emitter:
         self.results = 0                       # results written so far (result_index of the next)
         self._tool_uses: dict[str, dict] = {}
         self._denied: set[str] = set()
-        self.partial = False                   # --include-partial-messages (stream_event lines)
-        self.collect = False                   # json + --verbose: every message, printed as one array
-        self.hook_events = False               # --include-hook-events
+        self.partial = options.partial         # --include-partial-messages (stream_event lines)
+        self.collect = options.collect         # json + --verbose: every message, printed as one array
+        self.hook_events = options.hook_events  # --include-hook-events
         self._collected: list[dict] = []
         self._open: dict | None = None         # the API response whose events are open (partial)
         self._last_time: float | None = None  # the last timestamped record's time (epoch s; None: unparseable)
 
+    def new_turn(self) -> None:
+        """The next turn of the same run prints its own ``system/init`` (stream-json input)."""
+        self.init_sent = False
+
     def _write(self, text: str) -> None:
         if self.broken:
             return
+        for hook in self.event_hooks["write"]:
+            hook()
         try:
             self.out.write(text.encode("utf-8", "surrogatepass"))
             self.out.flush()
@@ -62,6 +97,8 @@ class Emitter:
     def record(self, record: dict) -> None:
         """The stream-json lines for one transcript record of the turn (assistant / user tool_result;
         the denial and thinking-estimate system lines of versions that print them)."""
+        for hook in self.event_hooks["record"]:
+            hook(record)
         if self.version is None and isinstance(record.get("version"), str):
             self.version = record["version"]
         if record.get("type") == "assistant":

@@ -25,7 +25,7 @@ from claude_bridge_tmux.follow.session import TurnError
 from claude_bridge_tmux.host import paths
 from claude_bridge_tmux.host.preseed import PreseedError
 from claude_bridge_tmux.invocation.plan import UsageError
-from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.pool import protocol
 from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
 from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
@@ -290,7 +290,8 @@ class Daemon:
         self.log(f"job prepared in {(t_prepared - t_in) * 1000:.1f} ms, pane {pane.id} taken after "
                  f"{(t_taken - t_prepared) * 1000:.1f} ms")
         session = pane.session
-        emitter = Emitter(plan.output_format, out, session.info.session_id or plan.session_id)
+        emitter = Emitter(plan.output_format, out, session.info.session_id or plan.session_id, version=prep.version,
+                          options=EmitOptions.of(plan))
         ok = False
         reason = None
         try:
@@ -325,7 +326,8 @@ class Daemon:
         plan = prep.plan
         try:
             with dedicated_session(prep, log=self.log, server=self.server) as session:
-                emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version)
+                emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,
+                                  options=EmitOptions.of(plan))
                 session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
                 return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
                                  probe=probe, err=conn.err, cancel=conn.closed)

@@ -17,7 +17,7 @@ from claude_bridge_tmux.errors import BridgeError
 from claude_bridge_tmux.follow.session import TurnError
 from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
-from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.run.lifecycle import dedicated_session
 from claude_bridge_tmux.run.prepare import new_init_probe, prepare
 from claude_bridge_tmux.run.turn import emit_turn, report_error, run_stream_input
@@ -88,7 +88,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 return e.exit_code
             plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
-            emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version)
+            emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version,
+                              options=EmitOptions.of(plan))
             if observer is not None:
                 observer.watch(emitter)
             with dedicated_session(prep, log=log, on_close=observer.closing if observer is not None else None) \

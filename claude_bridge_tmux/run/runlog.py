@@ -162,20 +162,14 @@ class RunObserver:
         if self.stderr is not None and progress_wanted(self.stderr, getattr(emitter, "fmt", ""), self.env):
             self.progress = Progress(self.stderr, started=self.t0)
             self.progress.set("starting claude")
-        write, record = emitter._write, emitter.record
 
-        def write2(text: str) -> None:
-            self.stop_progress()
-            write(text)
-
-        def record2(rec: dict) -> None:
+        def on_record(rec: dict) -> None:
             if self.progress is not None:
                 phase = phase_of_record(rec)
                 if phase:
                     self.progress.set(phase)
-            record(rec)
-        emitter._write = write2
-        emitter.record = record2
+        emitter.event_hooks["write"].append(self.stop_progress)
+        emitter.event_hooks["record"].append(on_record)
 
     def closing(self, session) -> None:
         """Keep the pane's final screen (called before the pane is killed). Never raises."""

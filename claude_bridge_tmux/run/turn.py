@@ -96,9 +96,6 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     """
     plan = prep.plan
     prompt = plan.prompt if prompt is None else prompt
-    emitter.partial = plan.include_partial_messages
-    emitter.collect = plan.output_format == "json" and plan.verbose
-    emitter.hook_events = plan.include_hook_events
     if replay is not None:
         emitter.init(init_message(plan, session.info, probe))
         emitter.line(dict(replay, session_id=session.info.session_id or emitter.session_id))
@@ -250,7 +247,7 @@ def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, s
         if not started:
             session.wait_started(deadline)
             started = True
-        emitter.init_sent = False
+        emitter.new_turn()
         replay = None
         if plan.replay_user_messages:
             replay = {"type": "user", "message": obj.get("message"), "session_id": emitter.session_id,

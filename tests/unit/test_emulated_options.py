@@ -11,7 +11,7 @@ from claude_bridge_tmux.follow.localcmd import local_command_text as _local_comm
 from claude_bridge_tmux.follow.localcmd import unknown_command as _unknown_command
 from claude_bridge_tmux.invocation import flags
 from claude_bridge_tmux.invocation.plan import build_plan
-from claude_bridge_tmux.output.emit import Emitter
+from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.output.messages import hook_event_lines, local_command_message
 from claude_bridge_tmux.output.result import budget_error, model_usage, responses, total_cost
 from claude_bridge_tmux.pool.client import streams_input
@@ -82,8 +82,7 @@ def test_local_command_line_per_version():
 
 def test_partial_events_around_each_block():
     out = io.BytesIO()
-    em = Emitter("stream-json", out, "s", version="2.1.329")
-    em.partial = True
+    em = Emitter("stream-json", out, "s", version="2.1.329", options=EmitOptions(partial=True))
     em.record(assistant("m1", {"type": "text", "text": "Hello"}))
     em.record(assistant("m1", tool("t1")))
     em.result({"type": "result", "subtype": "success", "is_error": False})
@@ -100,8 +99,7 @@ def test_partial_events_around_each_block():
 
 def test_json_verbose_is_one_array():
     out = io.BytesIO()
-    em = Emitter("json", out, "s", version="2.1.197")
-    em.collect = True
+    em = Emitter("json", out, "s", version="2.1.197", options=EmitOptions(collect=True))
     em.init({"type": "system", "subtype": "init"})
     em.record(assistant("m1", {"type": "text", "text": "Hi"}, stop="end_turn"))
     em.result({"type": "result", "subtype": "success", "is_error": False})

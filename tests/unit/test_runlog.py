@@ -14,16 +14,33 @@ class Tty(io.StringIO):
 
 
 class FakeEmitter:
+    """The Emitter's observer contract: ``event_hooks`` called before each write and per record."""
+
     def __init__(self, fmt="text"):
         self.fmt = fmt
         self.session_id = "s-1"
         self.out = []
+        self.event_hooks = {"write": [], "record": []}
 
     def _write(self, text):
+        for hook in self.event_hooks["write"]:
+            hook()
         self.out.append(text)
 
     def record(self, rec):
+        for hook in self.event_hooks["record"]:
+            hook(rec)
         self.out.append(("record", rec.get("type")))
+
+
+def test_the_real_emitter_calls_its_event_hooks():
+    from claude_bridge_tmux.output.emit import Emitter
+    seen = []
+    em = Emitter("stream-json", io.BytesIO(), "s", version="2.1.329",
+                 event_hooks={"write": [lambda: seen.append("write")], "record": [lambda r: seen.append(r["type"])]})
+    em.line({"type": "system", "subtype": "init"})
+    em.record({"type": "attachment", "uuid": "u"})
+    assert seen == ["write", "attachment"]
 
 
 def test_progress_only_on_a_terminal_for_text_without_debug():
