@@ -8,6 +8,7 @@ Both can be overridden with ``CLAUDE_BRIDGE_RUNTIME_DIR`` / ``CLAUDE_BRIDGE_STAT
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -65,6 +66,30 @@ def new_run_dir(kind: str = "run", env: dict[str, str] | None = None) -> Path:
     """A fresh 0700 directory for one run (or one pane) inside the runtime dir: ``<kind>-<pid>-<rand>``."""
     base = runtime_dir(env)
     return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=base))
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    """Replace ``path`` with ``data`` atomically (a temp file in the same directory, fsync, rename):
+    readers see the old or the new content, never a part. The file keeps its current mode; a new
+    file gets ``mode``. Raises OSError; the temp file is removed on any failure."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def write_private(path: Path, data: bytes) -> Path:

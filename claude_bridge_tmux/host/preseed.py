@@ -30,7 +30,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from claude_bridge_tmux.errors import SetupError
+from claude_bridge_tmux.host.paths import atomic_write
 
 API_KEY_SUFFIX_LEN = 20
 NOTICE_KEY = "autoModeClassifierBillingNoticeAcknowledgedAt"
@@ -102,23 +102,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically, keeping the existing file mode (new: 0600)."""
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o600
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
 
 
 def is_trusted(config: dict[str, Any], cwd: str) -> bool:

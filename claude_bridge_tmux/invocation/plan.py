@@ -7,6 +7,7 @@ prints (docs/cli-behaviour.md §1, §3) so the CLI can print it unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_bridge_tmux.config import BridgeConfig
-from claude_bridge_tmux.errors import UsageError
+from claude_bridge_tmux.errors import BridgeError, UsageError
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.versions import dialect
 
@@ -82,20 +83,55 @@ def find_claude(env: dict[str, str]) -> str | None:
 _VERSIONS: dict[tuple, str] = {}
 
 
-def claude_version(binary: str) -> str:
-    """``claude --version`` → ``"2.1.329"`` (cached per binary path, size and mtime);
-    raises UsageError when the binary does not answer."""
+VERSION_CACHE = "claude-versions.json"   # in the state dir: {realpath: [size, mtime_ns, version]}
+CACHEABLE_MIN_SIZE = 100_000             # smaller files are wrappers whose target may change unseen
+
+
+def claude_version(binary: str, env: dict[str, str] | None = None) -> str:
+    """``claude --version`` → ``"2.1.329"``; raises UsageError when the binary does not answer.
+
+    Cached per resolved binary, size and mtime: in memory, and on disk in the state directory
+    (``VERSION_CACHE``, 0600) for binaries of ``CACHEABLE_MIN_SIZE`` bytes or more, since asking costs
+    25-210 ms per cold run. A small file (a wrapper script) is asked every time."""
     try:
-        st = os.stat(binary)
-        cache_key = (binary, st.st_size, st.st_mtime_ns)
+        real = os.path.realpath(binary)
+        st = os.stat(real)
+        cache_key: tuple | None = (real, st.st_size, st.st_mtime_ns)
     except OSError:
         cache_key = None
     if cache_key in _VERSIONS:
         return _VERSIONS[cache_key]
-    version = _run_version(binary)
+    disk = cache_key is not None and cache_key[1] >= CACHEABLE_MIN_SIZE
+    cached = _disk_versions(env) if disk else {}
+    hit = cached.get(cache_key[0]) if cache_key else None
+    if hit and isinstance(hit, list) and len(hit) == 3 and tuple(hit[:2]) == cache_key[1:] and isinstance(hit[2], str):
+        version = hit[2]
+    else:
+        version = _run_version(binary)
+        if disk and cache_key is not None:
+            cached[cache_key[0]] = [cache_key[1], cache_key[2], version]
+            _save_disk_versions(env, cached)
     if cache_key is not None:
         _VERSIONS[cache_key] = version
     return version
+
+
+def _disk_versions(env: dict[str, str] | None) -> dict:
+    from claude_bridge_tmux.host.paths import state_dir
+    try:
+        data = json.loads((state_dir(env) / VERSION_CACHE).read_bytes())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError, BridgeError):
+        return {}
+
+
+def _save_disk_versions(env: dict[str, str] | None, data: dict) -> None:
+    """Best effort (the cache is ours to lose): never fails a run."""
+    from claude_bridge_tmux.host.paths import atomic_write, state_dir
+    with contextlib.suppress(OSError, BridgeError, ValueError):
+        if len(data) > 32:
+            data = dict(list(data.items())[-32:])
+        atomic_write(state_dir(env) / VERSION_CACHE, json.dumps(data).encode())
 
 
 def _run_version(binary: str) -> str:

@@ -64,7 +64,7 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
     claude_bin = find_claude(env)
     if claude_bin is None:
         raise UsageError("claude-bridge: the claude CLI was not found (install it, or set CLAUDE_BRIDGE_CLAUDE_BIN)", 127)
-    version = claude_version(claude_bin)
+    version = claude_version(claude_bin, env)
     table = flagmod.load_table(version)
     try:
         parsed = flagmod.parse(argv, table)

@@ -81,9 +81,13 @@ def test_claude_killed_mid_turn(bed):
             time.sleep(0.1)
         assert bed.mock.main_requests(), "the turn never reached the model"
         for pid in claude_processes(bed.home):
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"--session-id" in f.read():
-                    subprocess.run(["kill", "-9", str(pid)])
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"--session-id" not in f.read():
+                        continue
+            except OSError:
+                continue                   # a short-lived child of claude
+            subprocess.run(["kill", "-9", str(pid)])
         killed = time.monotonic()
         out, err = proc.communicate(timeout=20)
     finally:
