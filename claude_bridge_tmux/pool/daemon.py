@@ -305,6 +305,10 @@ class Daemon:
             if e.kind == "cancelled":
                 session.interrupt()
                 return 1
+            if self.stopping.is_set():
+                # the pane died because the pool is being stopped: say that, not "claude exited"
+                conn.err("claude-bridge: the pool daemon went away before the call finished (it was stopped)")
+                return 1
             return report_error(e, conn.err)
         except (BrokenPipeError, PaneError) as e:
             self.jobs_failed += 1
