@@ -23,9 +23,9 @@ one-line message naming the variable, exit code 2) instead of failing deep insid
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from claude_bridge_tmux.errors import UsageError
 
@@ -43,6 +43,21 @@ class ConfigError(UsageError):
 
     def __init__(self, message: str):
         super().__init__(f"claude-bridge: {message}", 2)
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], Any], default: Any,
+            valid: Callable[[Any], bool], what: str) -> Any:
+    """``env[name]`` as ``kind`` (``default`` when unset or empty); ConfigError unless ``valid``."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):       # (NaN fails every comparison)
+        raise ConfigError(f"{name} must be {what}, not {raw!r}")
+    return value
 
 
 def _flag(v: str | None) -> bool:
@@ -72,24 +87,10 @@ class BridgeConfig:
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
         """Read ``env``; raises ConfigError for a malformed value."""
         g = lambda k: (env.get(k) or None)  # noqa: E731 - empty means unset
-        timeout_s = DEFAULT_TIMEOUT_S
-        if g("CLAUDE_BRIDGE_TIMEOUT"):
-            try:
-                timeout_s = float(env["CLAUDE_BRIDGE_TIMEOUT"])
-            except ValueError:
-                timeout_s = -1.0
-            if not timeout_s > 0 or timeout_s != timeout_s or timeout_s == float("inf"):
-                raise ConfigError(f"CLAUDE_BRIDGE_TIMEOUT must be a number of seconds > 0, "
-                                  f"not {env['CLAUDE_BRIDGE_TIMEOUT']!r}")
-        keep_logs = DEFAULT_KEEP_LOGS
-        if g("CLAUDE_BRIDGE_KEEP_LOGS"):
-            try:
-                keep_logs = int(env["CLAUDE_BRIDGE_KEEP_LOGS"])
-            except ValueError:
-                keep_logs = -1
-            if keep_logs < 0:
-                raise ConfigError(f"CLAUDE_BRIDGE_KEEP_LOGS must be a whole number >= 0, "
-                                  f"not {env['CLAUDE_BRIDGE_KEEP_LOGS']!r}")
+        timeout_s = _number(env, "CLAUDE_BRIDGE_TIMEOUT", float, DEFAULT_TIMEOUT_S,
+                            lambda v: 0 < v < float("inf"), "a number of seconds > 0")
+        keep_logs = _number(env, "CLAUDE_BRIDGE_KEEP_LOGS", int, DEFAULT_KEEP_LOGS, lambda v: v >= 0,
+                            "a whole number >= 0")
         submit = g("CLAUDE_BRIDGE_SUBMIT")
         if submit is not None and submit not in ("paste", "argv"):
             raise ConfigError(f"CLAUDE_BRIDGE_SUBMIT must be paste or argv, not {submit!r}")
