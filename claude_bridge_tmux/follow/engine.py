@@ -355,8 +355,7 @@ class TurnEngine:
                 if self.defer_session:
                     self.defer_session = False
                     self.announce_pending = True
-        if self.announce_pending and not self.announced and self.session_started or (
-                self.announce_pending and not self.announced and tree.prompt_uuid is not None):
+        if self.announce_pending and not self.announced and (self.session_started or tree.prompt_uuid is not None):
             self.announced = True
             self.announce_pending = False
             acts.append(AnnounceSession())

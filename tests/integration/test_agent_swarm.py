@@ -1,4 +1,4 @@
-"""agent-swarm's calls, verbatim (docs: /work/shared/field-notes.md), on every pinned CLI with the mock model.
+"""agent-swarm's calls, verbatim (its argv and the fields it reads: README "agent-swarm"), on every pinned CLI with the mock model.
 
 agent-swarm (SWARM_USE_CLAUDE_BRIDGE=true) spawns::
 

@@ -38,8 +38,7 @@ def test_session_yields_what_the_cli_prints(bed):
     cli = bed.bridge("-p", "same as the cli MOCK:tool=echo_same", "--output-format", "stream-json", "--verbose")
     lines = [json.loads(line) for line in cli.stdout.splitlines()]
     assert [(e["type"], e.get("subtype")) for e in events] == [(e["type"], e.get("subtype")) for e in lines]
-    keys = lambda r: list(r)  # noqa: E731
-    assert keys(events[-1]) == keys(lines[-1])
+    assert list(events[-1]) == list(lines[-1])
     assert events[-1]["result"] == lines[-1]["result"] == "MOCK-TOOL-DONE: same"
 
 
