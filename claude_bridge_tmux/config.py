@@ -11,7 +11,7 @@ one-line message naming the variable, exit code 2) instead of failing deep insid
 | ``CLAUDE_BRIDGE_RUNTIME_DIR`` | ``runtime_dir`` | private runtime directory (sockets, spools) |
 | ``CLAUDE_BRIDGE_STATE_DIR`` | ``state_dir`` | state directory (run logs) |
 | ``CLAUDE_BRIDGE_KEEP_LOGS`` | ``keep_logs`` | per-run logs kept (default 50; 0 = none) |
-| ``CLAUDE_BRIDGE_SUBMIT`` | ``submit`` | ``paste`` or ``argv``: force how the prompt is submitted |
+| ``CLAUDE_BRIDGE_SUBMIT`` | ``submit`` | ``paste`` or ``launch``: force how the first prompt is submitted |
 | ``CLAUDE_BRIDGE_NO_PROGRESS`` | ``no_progress`` | no status line on a terminal's stderr |
 | ``CLAUDE_BRIDGE_NO_INIT_PROBE`` | ``no_init_probe`` | build ``system/init`` without asking ``claude -p`` |
 | ``CLAUDE_BRIDGE_TMUX`` | ``tmux`` | the tmux binary |
@@ -74,7 +74,7 @@ class BridgeConfig:
     runtime_dir: str | None = None
     state_dir: str | None = None
     keep_logs: int = DEFAULT_KEEP_LOGS
-    submit: Literal["paste", "argv"] | None = None
+    submit: Literal["paste", "launch"] | None = None
     no_progress: bool = False
     no_init_probe: bool = False
     tmux: str | None = None
@@ -92,8 +92,10 @@ class BridgeConfig:
         keep_logs = _number(env, "CLAUDE_BRIDGE_KEEP_LOGS", int, DEFAULT_KEEP_LOGS, lambda v: v >= 0,
                             "a whole number >= 0")
         submit = g("CLAUDE_BRIDGE_SUBMIT")
-        if submit is not None and submit not in ("paste", "argv"):
-            raise ConfigError(f"CLAUDE_BRIDGE_SUBMIT must be paste or argv, not {submit!r}")
+        if submit == "argv":      # the old name of "launch" (the prompt is no longer a launch argument)
+            submit = "launch"
+        if submit is not None and submit not in ("paste", "launch"):
+            raise ConfigError(f"CLAUDE_BRIDGE_SUBMIT must be paste or launch, not {submit!r}")
         word = (g("CLAUDE_BRIDGE_POOL") or "auto").strip().lower()
         if word not in _POOL_WORDS:
             raise ConfigError(f"CLAUDE_BRIDGE_POOL must be auto, off, on (require) or start, not {word!r}")

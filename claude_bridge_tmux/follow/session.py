@@ -154,7 +154,8 @@ class ClaudeSession:
         self._wake.set()
 
     def start(self, launch_prompt: str | None = None) -> None:
-        """Launch claude; with ``launch_prompt`` the prompt is claude's positional argument (no typing).
+        """Launch claude; with ``launch_prompt`` the prompt is claude's standard input (no typing, never
+        in argv; docs/cli-behaviour.md §10).
 
         Raises PaneError when tmux fails.
         """
@@ -164,8 +165,6 @@ class ClaudeSession:
         settings_path = hookmod.write_settings(self.run_dir / "settings.json", settings)
         argv = [self.claude_bin, *self.claude_args, *self.session_args,
                 "--settings", str(settings_path)]
-        if launch_prompt is not None:
-            argv += ["--", launch_prompt]
         self._watches.append(DirectoryWatch(self.spool.dir, self._wakeup))
         if self.gate_tools:
             self._watches.append(DirectoryWatch(hookmod.gate_dir(self.spool.dir), self._wakeup))
@@ -178,7 +177,8 @@ class ClaudeSession:
         self.started = time.monotonic()
         if self.closed:
             raise PaneError("the session was closed before claude started")
-        pane = self.server.new_pane(LaunchSpec(argv=argv, env=self.env, cwd=self.cwd))
+        stdin = launch_prompt.encode("utf-8", "surrogatepass") if launch_prompt is not None else None
+        pane = self.server.new_pane(LaunchSpec(argv=argv, env=self.env, cwd=self.cwd, stdin=stdin))
         self.pane = pane
         if self.closed:  # closed while tmux was starting the pane
             pane.kill()

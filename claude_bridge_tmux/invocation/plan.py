@@ -31,7 +31,6 @@ STRIPPED_PREFIXES = ("TMUX",)
 DEFAULT_ENV = {"DISABLE_AUTOUPDATER": "1"}
 
 # Prompts up to this many UTF-8 bytes go as claude's launch argument (Linux MAX_ARG_STRLEN is 128 KiB).
-ARGV_PROMPT_LIMIT = 100_000
 
 # Options the bridge handles itself in this version; other "bridge"-handled options are refused.
 SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "version",
@@ -162,7 +161,7 @@ class RunPlan:
     """Everything a cold run needs.
 
     ``claude_args``: options forwarded to interactive claude (prompt and bridge-owned options excluded);
-    ``submit``: ``"argv"`` (prompt as launch argument) or ``"paste"`` (bracketed paste once ready).
+    ``submit``: ``"launch"`` (the prompt is claude's stdin at launch) or ``"paste"`` (bracketed paste once ready).
     """
 
     claude_bin: str
@@ -348,13 +347,14 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
     env = pane_env(caller_env)
     config = BridgeConfig.from_env(caller_env)
     timeout_s = config.timeout_s
-    size = len(prompt.encode("utf-8", "surrogatepass"))
-    submit = "argv" if size <= ARGV_PROMPT_LIMIT and "\x00" not in prompt else "paste"
+    # The first prompt reaches claude as its standard input (read to EOF, byte for byte like -p), never
+    # as a launch argument: a prompt is in no process's argv (docs/cli-behaviour.md §10).
+    submit = "launch"
     if input_format == "stream-json":
         submit = "paste"   # claude starts while the first message is awaited; every turn is pasted
     elif config.submit == "paste":
         submit = "paste"
-    elif _opt(parsed, "mcp-config") and config.submit != "argv":
+    elif _opt(parsed, "mcp-config") and config.submit != "launch":
         # `claude -p` connects the MCP servers before its first request; interactive claude (2.1.197)
         # sends a launch-argument prompt before they are up, so the first request lacks their tools.
         # Submitting once the input prompt is ready gives local servers the time to connect.

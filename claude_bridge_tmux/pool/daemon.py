@@ -332,8 +332,8 @@ class Daemon:
             with dedicated_session(prep, log=self.log, server=self.server) as session:
                 emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,
                                   options=EmitOptions.of(plan))
-                session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
-                return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
+                session.start(launch_prompt=plan.prompt if plan.submit == "launch" else None)
+                return emit_turn(prep, session, emitter, submitted=plan.submit == "launch", deadline=deadline,
                                  probe=probe, err=conn.err, cancel=conn.closed)
         except TurnError as e:
             self.jobs_failed += 1

@@ -101,8 +101,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 if plan.input_format == "stream-json":
                     session.start()
                     return run_stream_input(prep, session, emitter, stdin or sys.stdin.buffer, probe=probe, err=err)
-                session.start(launch_prompt=plan.prompt if plan.submit == "argv" else None)
-                return emit_turn(prep, session, emitter, submitted=plan.submit == "argv", deadline=deadline,
+                session.start(launch_prompt=plan.prompt if plan.submit == "launch" else None)
+                return emit_turn(prep, session, emitter, submitted=plan.submit == "launch", deadline=deadline,
                                  probe=probe, err=err)
         except TurnError as e:
             return report_error(e, err)

@@ -57,11 +57,20 @@ def _terminal_name() -> str:
 
 @dataclass
 class LaunchSpec:
-    """How to start claude in a pane: absolute ``argv`` (argv[0] = claude binary), exact ``env``, ``cwd``."""
+    """How to start claude in a pane: absolute ``argv`` (argv[0] = claude binary), exact ``env``, ``cwd``;
+    ``stdin``: bytes for claude's standard input (its first prompt), or None for the terminal."""
 
     argv: list[str]
     env: dict[str, str]
     cwd: str
+    stdin: bytes | None = None
+
+
+def _unlink(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 class TmuxServer:
@@ -90,7 +99,11 @@ class TmuxServer:
         if self.killed:
             raise PaneError("the tmux server was stopped")
         spec_path = self.run_dir / f"launch-{name}.json"
-        write_private(spec_path, orjson.dumps({"argv": spec.argv, "env": spec.env, "cwd": spec.cwd}))
+        stdin_path = self.run_dir / f"launch-{name}.stdin" if spec.stdin is not None else None
+        if stdin_path is not None:
+            write_private(stdin_path, spec.stdin or b"")
+        write_private(spec_path, orjson.dumps({"argv": spec.argv, "env": spec.env, "cwd": spec.cwd,
+                                               "stdin": str(stdin_path) if stdin_path else None}))
         # -I: isolated (no PYTHON* variables, no user site); -S: no site start-up (the trampoline needs
         # only json/os/sys; saves ~25 ms of .pth processing per cold run)
         command = shlex.join([sys.executable, "-I", "-S", launch_module.__file__, str(spec_path)])
@@ -103,12 +116,10 @@ class TmuxServer:
                     x=width, y=height, attach=False,
                 )
         except PaneError:
-            with contextlib.suppress(FileNotFoundError):
-                spec_path.unlink()
+            _unlink(spec_path, stdin_path)
             raise
         except Exception as e:  # libtmux raises several exception types
-            with contextlib.suppress(FileNotFoundError):
-                spec_path.unlink()
+            _unlink(spec_path, stdin_path)
             raise PaneError(f"tmux could not start a session: {e}") from e
         pane = session.active_window.active_pane
         if pane is None:

@@ -4,6 +4,7 @@ process behind the moment claude-bridge exits (real CLI, mock model, every pinne
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -125,3 +126,52 @@ def test_sigterm_during_a_tool_leaves_no_process(bed):
     assert proc.returncode == 143
     _no_process_now(bed)
     assert_no_leftovers(bed, wait=0)
+
+
+def _cmdlines_holding(marker: bytes) -> list[str]:
+    """Every process whose command line holds ``marker`` (what any local user sees with ``ps``)."""
+    hits = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if marker in cmd:
+            hits.append(cmd.replace(b"\0", b" ").decode(errors="replace"))
+    return hits
+
+
+@pytest.mark.parametrize("how", ["stdin", "argv+stdin"])
+def test_piped_prompt_never_in_any_argv(bed, how):
+    """A prompt piped on stdin is in no process's argv while the run goes on (claude's turn is slow so
+    that every process is seen), and the model still receives exactly what `claude -p` would send."""
+    marker = "s3cr3t-" + os.urandom(6).hex()
+    args = ["-p", "--output-format", "json"] + (["read this:"] if how == "argv+stdin" else [])
+    proc = subprocess.Popen([sys.executable, "-m", "claude_bridge_tmux", *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bed.env, cwd=bed.cwd)
+    assert proc.stdin is not None
+    proc.stdin.write(f"{marker} MOCK:hang=2\n".encode())
+    proc.stdin.close()
+    proc.stdin = None
+    seen: list[str] = []
+    try:
+        end = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < end:
+            seen += _cmdlines_holding(marker.encode())
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert seen == []
+    assert proc.returncode == 0, err.decode()
+    res = json.loads(out)
+    expected = ("read this:\n" if how == "argv+stdin" else "") + f"{marker} MOCK:hang=2\n"
+    assert res["is_error"] is False and res["result"].startswith("MOCK-REPLY to: ")
+    ours_prompt = bed.mock.main_requests()[-1]["prompt"]
+    real = bed.claude_p(*args, input=f"{marker} MOCK:hang=2\n")
+    assert real.returncode == 0
+    assert bed.mock.main_requests()[-1]["prompt"] == ours_prompt
+    assert ours_prompt.rstrip("\n") == expected.rstrip("\n")

@@ -111,7 +111,7 @@ def big_prompt(size: int = 50_000) -> str:
     return text
 
 
-@pytest.mark.parametrize("submit", ["argv", "paste"])
+@pytest.mark.parametrize("submit", ["launch", "paste"])
 def test_50kb_multiline_prompt_arrives_byte_exact(bed, submit):
     prompt = big_prompt()
     env = dict(bed.env, CLAUDE_BRIDGE_SUBMIT=submit)
@@ -121,8 +121,8 @@ def test_50kb_multiline_prompt_arrives_byte_exact(bed, submit):
     assert json.loads(p.stdout)["result"] == prompt
 
 
-def test_prompt_over_argv_limit_goes_by_paste(bed):
-    prompt = big_prompt(150_000)
+def test_1mb_prompt_on_stdin_arrives_byte_exact(bed):
+    prompt = big_prompt(1_000_000)
     p = bed.bridge("-p", "--output-format", "json", input=prompt)
     assert p.returncode == 0, p.stderr.decode()
     assert bed.mock.main_requests()[0]["prompt"] == prompt

@@ -33,7 +33,7 @@ def test_values(env, field, value):
     ({"CLAUDE_BRIDGE_TIMEOUT": "-1"}, "CLAUDE_BRIDGE_TIMEOUT"),
     ({"CLAUDE_BRIDGE_TIMEOUT": "nan"}, "CLAUDE_BRIDGE_TIMEOUT"),
     ({"CLAUDE_BRIDGE_KEEP_LOGS": "many"}, "CLAUDE_BRIDGE_KEEP_LOGS"),
-    ({"CLAUDE_BRIDGE_SUBMIT": "type"}, "CLAUDE_BRIDGE_SUBMIT must be paste or argv"),
+    ({"CLAUDE_BRIDGE_SUBMIT": "type"}, "CLAUDE_BRIDGE_SUBMIT must be paste or launch"),
     ({"CLAUDE_BRIDGE_POOL": "maybe"}, "CLAUDE_BRIDGE_POOL"),
 ])
 def test_malformed_values_are_one_line_usage_errors(env, needle):
