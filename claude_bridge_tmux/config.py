@@ -31,6 +31,7 @@ from claude_bridge_tmux.errors import UsageError
 
 DEFAULT_TIMEOUT_S = 3600.0
 DEFAULT_KEEP_LOGS = 50
+POOL_IDLE_TIMEOUT_S = 60.0   # idle pool panes beyond the warm size retire after this (pool start --idle-timeout)
 PoolMode = Literal["auto", "off", "require", "start"]
 _POOL_WORDS: dict[str, PoolMode] = {
     "auto": "auto", "": "auto", "off": "off", "0": "off", "no": "off", "false": "off", "never": "off",

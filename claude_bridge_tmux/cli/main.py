@@ -15,6 +15,16 @@ SUBCOMMANDS = {"demo", "version", "pool"}
 SUBCOMMANDS |= {"doctor", "ps", "attach", "gc", "logs", "shim"}  # operability commands (commands.py)
 
 
+def is_sdk_invocation(argv: list[str]) -> bool:
+    """True for the Agent SDK's command line: no ``-p``/``--print`` and ``--input-format stream-json``
+    (the SDK always passes it, with ``--output-format stream-json --verbose``; docs/sdk-protocol.md)."""
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    if any(a in ("-p", "--print") for a in head):
+        return False
+    return "--input-format=stream-json" in head or any(
+        a == "--input-format" and i + 1 < len(head) and head[i + 1] == "stream-json" for i, a in enumerate(head))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch: our subcommands, ``--version``, else the drop-in print path. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -53,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         code = version_or_help(argv)
         if code is not None:
             return code
+    if is_sdk_invocation(argv):          # started by the Agent SDK (cli_path="claude-bridge")
+        from claude_bridge_tmux.run.sdk import run_sdk
+        return run_sdk(argv)
     from claude_bridge_tmux.errors import BridgeError
     from claude_bridge_tmux.pool.client import run as run_pooled
     try:

@@ -226,6 +226,7 @@ class TurnOptions:
     fast_end: bool = False
     unknown_command_to_model: bool = False
     deny_permission_requests: bool = True
+    permission_grace_s: float = PERMISSION_GRACE_S   # how long a permission dialog may wait for its hook
     session_known: bool = False
     deadline: float = float("inf")
     gate: Gate | None = None
@@ -489,7 +490,7 @@ class TurnEngine:
             # running; under load that takes a while. Only a dialog that stays up is an error.
             if self.permission_since is None:
                 self.permission_since = now
-            if now - self.permission_since < PERMISSION_GRACE_S:
+            if now - self.permission_since < self.opts.permission_grace_s:
                 return None
         elif dialog is None:
             self.permission_since = None

@@ -57,6 +57,7 @@ CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyw
 IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
 EXIT_WAIT = 3.0           # s claude and its children get to exit after the pane is closed (then SIGKILL)
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
+RELAY_PERMISSION_GRACE_S = 600.0  # s a permission dialog may wait for the Agent SDK's can_use_tool answer
 
 
 def _transcript_sizes(project_dir: Path) -> dict[Path, int]:
@@ -109,7 +110,8 @@ class ClaudeSession:
     def __init__(self, *, claude_bin: str, claude_args: list[str], env: dict[str, str], cwd: str,
                  session_id: str, settings: dict, deny_permission_requests: bool,
                  server: TmuxServer | None = None, log: Callable[[str], None] | None = None,
-                 session_args: list[str] | None = None, gate_tools: bool = False):
+                 session_args: list[str] | None = None, gate_tools: bool = False,
+                 extra_hooks: dict | None = None):
         self.claude_bin = claude_bin
         self.claude_args = list(claude_args)
         self.env = env
@@ -118,6 +120,8 @@ class ClaudeSession:
         # how claude picks its session: a fixed id, or --resume/--continue [--fork-session --session-id]
         self.session_args = list(session_args) if session_args else ["--session-id", session_id]
         self.gate_tools = gate_tools
+        self.extra_hooks = extra_hooks or {}
+        self.relays_permissions = bool(self.extra_hooks.get("PermissionRequest"))
         self._known_sizes: dict[Path, int] = {}
         self._followed: list[Path] = []
         self._known_side_dirs: dict[Path, bool] = {}
@@ -161,7 +165,7 @@ class ClaudeSession:
         """
         settings = hookmod.merged_settings(self.caller_settings, self.spool.dir,
                                            deny_permission_requests=self.deny_permission_requests,
-                                           gate_tools=self.gate_tools)
+                                           gate_tools=self.gate_tools, extra_hooks=self.extra_hooks)
         settings_path = hookmod.write_settings(self.run_dir / "settings.json", settings)
         argv = [self.claude_bin, *self.claude_args, *self.session_args,
                 "--settings", str(settings_path)]
@@ -286,6 +290,10 @@ class ClaudeSession:
                         self.info.transcript_path = p["transcript_path"]
                         self._follow(Path(p["transcript_path"]))
         return events
+
+    def read_new_records(self) -> list[dict]:
+        """Transcript records written since the last read (outside a turn: e.g. after an interrupt)."""
+        return self._read_records()
 
     def _read_records(self) -> list[dict]:
         if self._reader is None:
@@ -442,7 +450,10 @@ class ClaudeSession:
             self.log("prompt pasted and submitted")
         opts = TurnOptions(pasted=not submitted, fast_end=fast_end,
                            unknown_command_to_model=unknown_command_to_model,
-                           deny_permission_requests=self.deny_permission_requests,
+                           # a PermissionRequest hook answers: the bridge's deny, or the SDK relay
+                           deny_permission_requests=self.deny_permission_requests or self.relays_permissions,
+                           permission_grace_s=RELAY_PERMISSION_GRACE_S if self.relays_permissions
+                           else enginemod.PERMISSION_GRACE_S,
                            session_known=self.info.model is not None and self.info.source is not None,
                            deadline=deadline, gate=gate)
         engine = TurnEngine(prompt, started=started, wall_start=wall_start, options=opts)

@@ -130,7 +130,7 @@ def load_caller_settings(value: str | None, cwd: str) -> dict[str, Any]:
 
 
 def merged_settings(caller: dict[str, Any], spool: Path, *, deny_permission_requests: bool,
-                    gate_tools: bool = False) -> dict[str, Any]:
+                    gate_tools: bool = False, extra_hooks: dict[str, list] | None = None) -> dict[str, Any]:
     """Caller settings with the bridge's hooks appended to each event's matcher list, and the
     terminal's animations off (``prefersReducedMotion``, no spinner tips) unless the caller set them:
     nobody watches a bridge pane, and a waiting pane's spinner costs CPU (measured on 2.1.329:
@@ -141,6 +141,8 @@ def merged_settings(caller: dict[str, Any], spool: Path, *, deny_permission_requ
     hooks = {k: list(v) for k, v in (caller.get("hooks") or {}).items()}
     for event, matchers in bridge_hooks(spool, deny_permission_requests=deny_permission_requests,
                                         gate_tools=gate_tools).items():
+        hooks.setdefault(event, []).extend(matchers)
+    for event, matchers in (extra_hooks or {}).items():
         hooks.setdefault(event, []).extend(matchers)
     out["hooks"] = hooks
     return out

@@ -193,6 +193,7 @@ class RunPlan:
     no_session_persistence: bool = False  # remove the run's transcript afterwards (interactive claude refuses the flag)
     include_partial_messages: bool = False  # stream_event lines synthesised per content block
     include_hook_events: bool = False   # system/hook_started + hook_response for the caller's hooks
+    permission_prompt_stdio: bool = False  # --permission-prompt-tool stdio (Agent SDK): ask the SDK (can_use_tool)
 
     @property
     def prints_messages(self) -> bool:
@@ -238,6 +239,8 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
     for key, _value in parsed.occurrences:
         spec = table.get(key)
         handling = spec.handling if spec else "forward"
+        if key == "permission-prompt-tool" and _value == "stdio" and _opt(parsed, "input-format") == "stream-json":
+            continue    # the Agent SDK's can_use_tool: permission requests go to the SDK (run/relay.py)
         if handling == "refuse" or (handling == "bridge" and key not in SUPPORTED_BRIDGE_OPTIONS):
             why = REFUSED_WHY.get(key, "it cannot be run through an interactive pane yet")
             raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge ({why})")
@@ -372,6 +375,7 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         input_format=input_format, replay_user_messages=replay,
         no_session_persistence=bool(_opt(parsed, "no-session-persistence")), include_partial_messages=partial,
         include_hook_events=bool(_opt(parsed, "include-hook-events")),
+        permission_prompt_stdio=_opt(parsed, "permission-prompt-tool") == "stdio",
     )
 
 

@@ -11,6 +11,7 @@ import time
 
 import typer
 
+from claude_bridge_tmux.config import POOL_IDLE_TIMEOUT_S as DEFAULT_IDLE_TIMEOUT
 from claude_bridge_tmux.host import paths
 from claude_bridge_tmux.pool import client
 
@@ -22,25 +23,37 @@ def start(size: int = typer.Option(1, "--size", help="warm panes to keep per war
           warm: list[str] = typer.Option(None, "--warm", help="claude -p options a warm spec uses, e.g. "
                                          "\"--model sonnet\" (repeatable; default: no options)"),
           max_jobs_per_pane: int = typer.Option(50, "--max-jobs-per-pane", help="retire a pane after K jobs"),
-          idle_timeout: float = typer.Option(900.0, "--idle-timeout",
+          idle_timeout: float = typer.Option(DEFAULT_IDLE_TIMEOUT, "--idle-timeout",
                                             help="retire panes idle this long (s) beyond the warm size"),
           max_panes: int = typer.Option(8, "--max-panes", help="cap on live panes (all keys)"),
+          rss_budget_mib: int = typer.Option(0, "--rss-budget", help="total RSS of all panes, MiB "
+                                             "(default: half the machine's memory)"),
+          exit_idle: float = typer.Option(0.0, "--exit-idle", help="stop the daemon after this many seconds "
+                                          "without a job (default 0: never)"),
           foreground: bool = typer.Option(False, "--foreground", help="run the daemon in this process")) -> None:
     """Start the pool daemon (warm panes for this cwd and environment)."""
     warm_argvs = [shlex.split(w) for w in warm] if warm else [[]]
+    for name, value in (("--size", size), ("--max-jobs-per-pane", max_jobs_per_pane), ("--max-panes", max_panes)):
+        if value < 1:
+            typer.echo(f"claude-bridge: {name} must be at least 1", err=True)
+            raise typer.Exit(2)
+    if idle_timeout < 0 or exit_idle < 0 or rss_budget_mib < 0:
+        typer.echo("claude-bridge: --idle-timeout, --exit-idle and --rss-budget must not be negative", err=True)
+        raise typer.Exit(2)
     if foreground:
         from claude_bridge_tmux.pool.daemon import run_daemon
         log_path = str(paths.state_dir() / "pool.log")
         raise typer.Exit(run_daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes,
                                     max_jobs_per_pane=max_jobs_per_pane, idle_timeout=idle_timeout,
-                                    log_path=log_path))
+                                    log_path=log_path, rss_budget=(rss_budget_mib << 20) or None,
+                                    exit_idle=exit_idle))
     env = dict(os.environ)
     if client.request(env, {"op": "ping"}, timeout=2.0) is not None:
         typer.echo(f"claude-bridge: a pool is already running ({client.socket_path(env)})")
         raise typer.Exit(0)
     cmd = [sys.executable, "-m", "claude_bridge_tmux", "pool", "start", "--foreground", "--size", str(size),
            "--max-jobs-per-pane", str(max_jobs_per_pane), "--idle-timeout", str(idle_timeout),
-           "--max-panes", str(max_panes)]
+           "--max-panes", str(max_panes), "--rss-budget", str(rss_budget_mib), "--exit-idle", str(exit_idle)]
     for w in warm or []:
         cmd += ["--warm", w]
     log = open(paths.state_dir() / "pool.out", "ab")
@@ -80,6 +93,11 @@ def status(as_json: bool = typer.Option(False, "--json", help="machine-readable 
                f"({reply['jobs_failed']} failed), waiting {reply['waiting']}, "
                f"median overhead {reply['overhead_ms_median'] and round(reply['overhead_ms_median'], 1)} ms"
                + (", draining" if reply.get("draining") else ""))
+    if reply.get("rss_budget"):
+        typer.echo(f"memory {_fmt_rss(reply.get('rss_used'))} of {_fmt_rss(reply['rss_budget'])} budget, "
+                   f"idle panes beyond the warm size retire after {reply.get('idle_timeout_s'):g} s"
+                   + (f", daemon stops after {reply['exit_idle_s']:g} s without a job" if reply.get("exit_idle_s")
+                      else ""))
     typer.echo(f"{'PANE':6} {'TMUX':5} {'KEY':17} {'STATE':9} {'JOBS':>4} {'AGE s':>7} {'RSS':>8}  SESSION")
     for p in reply["panes"]:
         typer.echo(f"{p['pane']:6} {p['tmux_pane'] or '-':5} {p['key']:17} {p['state']:9} {p['jobs']:>4} "

@@ -4,7 +4,8 @@ Routing (env ``CLAUDE_BRIDGE_POOL``):
   unset / ``auto``   use the pool when one is running, else run cold;
   ``0`` / ``off``    never use the pool;
   ``1`` / ``require`` the pool must serve the call (no pool → one-line error, exit 1);
-  ``start``          start a daemon (``pool start`` defaults) when none runs, then use it.
+  ``start``          start a daemon (``pool start`` defaults, ``--exit-idle 600``) when none runs, then
+                     use it; that daemon stops itself after 10 minutes without a job.
 The client reads stdin itself (claude's 3-second rule), sends one request, copies the daemon's
 frames to stdout/stderr, and exits with the code the daemon reports.  SIGINT / SIGTERM / SIGHUP
 close the connection (which cancels the job in the daemon) and exit 128 + signal.
@@ -27,6 +28,7 @@ from claude_bridge_tmux.pool import protocol
 
 NO_POOL = None
 START_WAIT = 30.0
+ON_DEMAND_EXIT_IDLE = 600.0   # s: a daemon started by CLAUDE_BRIDGE_POOL=start stops after this long without a job
 
 
 def pool_mode(env: dict[str, str]) -> str:
@@ -86,7 +88,7 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None =
         return NO_POOL
     path = socket_path(env)
     sock = protocol.connect(path)
-    if sock is None and mode == "start" and start_daemon(env):
+    if sock is None and mode == "start" and start_daemon(env, ["--exit-idle", str(ON_DEMAND_EXIT_IDLE)]):
         sock = protocol.connect(path)
     if sock is None:
         if mode in ("require", "start"):

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from claude_bridge_tmux.config import POOL_IDLE_TIMEOUT_S as DEFAULT_IDLE_TIMEOUT
 from claude_bridge_tmux.follow.session import TurnError
 from claude_bridge_tmux.host import paths
 from claude_bridge_tmux.host.preseed import PreseedError
@@ -93,8 +94,9 @@ class Daemon:
     """The pool server. ``serve()`` blocks until ``stop`` (request or signal)."""
 
     def __init__(self, *, size: int = 1, warm_argvs: list[list[str]] | None = None, max_panes: int = 8,
-                 max_jobs_per_pane: int = 50, idle_timeout: float = 900.0, env: dict[str, str] | None = None,
-                 cwd: str | None = None, log=None):
+                 max_jobs_per_pane: int = 50, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 env: dict[str, str] | None = None, cwd: str | None = None, log=None,
+                 rss_budget: int | None = None, exit_idle: float = 0.0):
         self.runtime = paths.runtime_dir(env)
         self.sock_path = protocol.socket_path(self.runtime)
         self.pid_path = os.path.join(str(self.runtime), protocol.PID_NAME)
@@ -102,7 +104,11 @@ class Daemon:
         self.server = TmuxServer(self.run_dir)
         self.log = log or (lambda m: None)
         self.pool = PanePool(self.server, max_panes=max(max_panes, size), max_jobs_per_pane=max_jobs_per_pane,
-                             idle_timeout=idle_timeout, log=self.log)
+                             idle_timeout=idle_timeout, rss_budget=rss_budget, log=self.log)
+        self.exit_idle = exit_idle           # s without any job before the daemon stops itself (0: never)
+        self.active_jobs = 0
+        self.last_activity = time.monotonic()
+        self._activity_lock = threading.Lock()
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd or os.getcwd()
         self.size = size
@@ -165,11 +171,19 @@ class Daemon:
                     raise
                 if sock is not None:
                     threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
+                if self._idle_exit_due():
+                    self.log(f"no job for {self.exit_idle:g} s: stopping (--exit-idle)")
+                    break
                 if time.monotonic() - last_maintain > MAINTAIN_EVERY:
                     last_maintain = time.monotonic()
                     threading.Thread(target=self.pool.maintain, daemon=True).start()
         finally:
             self.shutdown()
+
+    def _idle_exit_due(self) -> bool:
+        with self._activity_lock:
+            return bool(self.exit_idle) and self.active_jobs == 0 and \
+                time.monotonic() - self.last_activity > self.exit_idle
 
     def shutdown(self) -> None:
         """Retire all panes, kill the tmux server, remove socket, pid file and run dir. Idempotent."""
@@ -207,7 +221,14 @@ class Daemon:
             op = req.get("op")
             if op == "run":
                 conn.watch_hangup()
-                code = self._run(conn, req)
+                with self._activity_lock:
+                    self.active_jobs += 1
+                try:
+                    code = self._run(conn, req)
+                finally:
+                    with self._activity_lock:
+                        self.active_jobs -= 1
+                        self.last_activity = time.monotonic()
                 try:
                     conn.send({"ev": "exit", "code": code})
                 except BrokenPipeError:
@@ -234,7 +255,10 @@ class Daemon:
         return {"pid": os.getpid(), "uptime_s": round(time.monotonic() - self.started, 1),
                 "socket": self.sock_path, "jobs_total": self.jobs_total, "jobs_failed": self.jobs_failed,
                 "waiting": self.pool.queue.waiting(), "draining": self.pool.draining,
-                "overhead_ms_median": ov[len(ov) // 2] if ov else None, "panes": self.pool.status()}
+                "overhead_ms_median": ov[len(ov) // 2] if ov else None,
+                "rss_budget": self.pool.rss_budget, "rss_used": self.pool.rss_used(),
+                "idle_timeout_s": self.pool.idle_timeout, "exit_idle_s": self.exit_idle or None,
+                "panes": self.pool.status()}
 
     @staticmethod
     def _config(prep: Prepared) -> LaunchConfig:
@@ -290,6 +314,12 @@ class Daemon:
         self.log(f"job prepared in {(t_prepared - t_in) * 1000:.1f} ms, pane {pane.id} taken after "
                  f"{(t_taken - t_prepared) * 1000:.1f} ms")
         session = pane.session
+        try:
+            self.pool.set_job_env(pane, plan.env)
+        except OSError as e:
+            self.pool.release(pane, ok=False, reason=f"job env: {e}")
+            conn.err(f"claude-bridge: cannot write the job's environment for the pane: {e}")
+            return 1
         emitter = Emitter(plan.output_format, out, session.info.session_id or plan.session_id, version=prep.version,
                           options=EmitOptions.of(plan))
         ok = False
@@ -345,7 +375,8 @@ class Daemon:
 
 
 def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jobs_per_pane: int,
-               idle_timeout: float, log_path: str | None = None) -> int:
+               idle_timeout: float, log_path: str | None = None, rss_budget: int | None = None,
+               exit_idle: float = 0.0) -> int:
     """Entry point of the daemon process (``claude-bridge pool start --foreground``)."""
     logf = open(log_path, "a", buffering=1) if log_path else None
 
@@ -354,7 +385,7 @@ def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jo
             logf.write(f"{time.strftime('%H:%M:%S')} {time.monotonic():.3f} {msg}\n")
 
     d = Daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes, max_jobs_per_pane=max_jobs_per_pane,
-               idle_timeout=idle_timeout, log=log)
+               idle_timeout=idle_timeout, log=log, rss_budget=rss_budget, exit_idle=exit_idle)
     d.install_signal_handlers()
     try:
         d.bind()

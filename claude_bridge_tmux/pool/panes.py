@@ -19,13 +19,30 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from claude_bridge_tmux.config import POOL_IDLE_TIMEOUT_S as DEFAULT_IDLE_TIMEOUT
 from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.host.paths import atomic_write, write_private
 from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, TrustLease, preseed
 from claude_bridge_tmux.pool.jobqueue import InProcessQueue
-from claude_bridge_tmux.pool.key import describe, key_material, pane_key
+from claude_bridge_tmux.pool.key import describe, job_env_script, key_material, pane_key
 from claude_bridge_tmux.tmux.pane import TmuxServer
 
+JOB_ENV_NAME = "job-env.sh"
+PANE_RSS_ESTIMATE = 300 << 20        # bytes: a booting pane's share of the budget (2.1.x: ~255 MiB idle)
+
+
+def default_rss_budget(meminfo: str = "/proc/meminfo") -> int:
+    """Half the machine's memory (MemTotal), at least 1 GiB; 4 GiB when /proc/meminfo is unreadable."""
+    try:
+        with open(meminfo) as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return max(1 << 30, int(line.split()[1]) * 1024 // 2)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4 << 30
 START_TIMEOUT = 60.0
 CLEAR_TIMEOUT = 30.0
 
@@ -93,13 +110,14 @@ class PanePool:
     """All panes of one daemon, on one private tmux server."""
 
     def __init__(self, server: TmuxServer, *, max_panes: int = 8, max_jobs_per_pane: int = 50,
-                 idle_timeout: float = 900.0, rss_limit: int = 2 << 30,
-                 log: Callable[[str], None] | None = None):
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, rss_limit: int = 2 << 30,
+                 rss_budget: int | None = None, log: Callable[[str], None] | None = None):
         self.server = server
         self.max_panes = max_panes
         self.max_jobs_per_pane = max_jobs_per_pane
         self.idle_timeout = idle_timeout
         self.rss_limit = rss_limit
+        self.rss_budget = rss_budget if rss_budget is not None else default_rss_budget()
         self.log = log or (lambda m: None)
         self.queue = InProcessQueue()
         self.lock = threading.RLock()
@@ -112,9 +130,26 @@ class PanePool:
     # -- starting ----------------------------------------------------------------------------
     def _new_session(self, cfg: LaunchConfig) -> ClaudeSession:
         import uuid
-        return ClaudeSession(claude_bin=cfg.claude_bin, claude_args=cfg.claude_args, env=cfg.env, cwd=cfg.cwd,
-                             session_id=str(uuid.uuid4()), settings=cfg.settings,
-                             deny_permission_requests=cfg.deny, server=self.server, log=self.log)
+        session = ClaudeSession(claude_bin=cfg.claude_bin, claude_args=cfg.claude_args, env=dict(cfg.env),
+                                cwd=cfg.cwd, session_id=str(uuid.uuid4()), settings=cfg.settings,
+                                deny_permission_requests=cfg.deny, server=self.server, log=self.log)
+        if not cfg.material["strict_env"]:
+            # each job's own variables reach claude's Bash commands through this script (pool/key.py)
+            env_file = session.run_dir / JOB_ENV_NAME
+            write_private(env_file, b"")
+            session.env["CLAUDE_ENV_FILE"] = str(env_file)
+        return session
+
+    @staticmethod
+    def set_job_env(pane: WarmPane, job_env: dict[str, str]) -> None:
+        """Write the job's environment script for ``pane`` (before its prompt is submitted).
+
+        claude reads the script once per session id, at the session's first Bash command; every job
+        runs in a new session (the first on a fresh pane, the others after ``/clear``). Raises OSError.
+        """
+        env_file = pane.session.env.get("CLAUDE_ENV_FILE")
+        if env_file and not pane.config.material["strict_env"]:
+            atomic_write(Path(env_file), job_env_script(pane.session.env, job_env).encode("utf-8", "surrogatepass"))
 
     def start_pane(self, cfg: LaunchConfig) -> WarmPane:
         """Create a pane record in state ``starting`` and boot claude in a background thread."""
@@ -158,13 +193,38 @@ class PanePool:
             for key, (cfg, count) in self.warm_targets.items():
                 have = sum(1 for p in self.panes.values() if p.key == key and p.state != "retired")
                 for _ in range(count - have):
-                    if len(self.live()) >= self.max_panes:
+                    live = self.live()
+                    if len(live) >= self.max_panes or (
+                            live and self.rss_used() + PANE_RSS_ESTIMATE > self.rss_budget):
                         return
                     self.start_pane(cfg)
 
     def live(self) -> list[WarmPane]:
         with self.lock:
             return [p for p in self.panes.values() if p.state != "retired"]
+
+    def rss_used(self) -> int:
+        """Bytes the live panes hold: measured RSS, or :data:`PANE_RSS_ESTIMATE` for a pane still booting."""
+        return sum(p.rss() or PANE_RSS_ESTIMATE for p in self.live())
+
+    def _room_for_one_more(self, key: str) -> bool:
+        """Make room for a new pane of ``key`` (pane cap and RSS budget) by retiring least recently
+        used idle panes of other keys; False when there is none to retire and the pool is full.
+        A pool with no live pane always has room (one pane may exceed the budget alone)."""
+        while True:
+            live = self.live()
+            if not live:
+                return True
+            over_cap = len(live) >= self.max_panes
+            over_budget = self.rss_used() + PANE_RSS_ESTIMATE > self.rss_budget
+            if not (over_cap or over_budget):
+                return True
+            victims = [p for p in live if p.state == "idle" and p.key != key]
+            if not victims:
+                return False
+            victim = min(victims, key=lambda p: p.last_used)
+            why = "pool at its pane cap" if over_cap else f"pool at its RSS budget ({self.rss_budget >> 20} MiB)"
+            self.retire(victim, f"evicted (least recently used, {why})", replace=False)
 
     # -- jobs ----------------------------------------------------------------------------------
     def try_take(self, cfg: LaunchConfig) -> WarmPane | None:
@@ -184,12 +244,8 @@ class PanePool:
             waiting_for_key = max(1, self.queue.waiting_for(key))
             if len(coming) >= waiting_for_key:
                 return None
-            if len(self.live()) >= self.max_panes:
-                victims = [p for p in self.panes.values() if p.state == "idle" and p.key != key]
-                if not victims:
-                    return None
-                victim = min(victims, key=lambda p: p.last_used)
-                self.retire(victim, "evicted (least recently used, pool at its pane cap)", replace=False)
+            if not self._room_for_one_more(key):
+                return None
             self.start_pane(cfg)
             return None
 
@@ -263,7 +319,21 @@ class PanePool:
                 same = [p for p in panes if p.key == pane.key and p.state != "retired"]
                 if now - pane.last_used > self.idle_timeout and len(same) > target:
                     self.retire(pane, "idle timeout", replace=False)
+        self._shed_over_budget()
         self.ensure_warm()
+
+    def _shed_over_budget(self) -> None:
+        """Over the RSS budget (panes grow as they serve jobs): retire idle panes beyond their warm
+        target, least recently used first, until the pool fits or none is left to retire."""
+        while self.rss_used() > self.rss_budget:
+            with self.lock:
+                live = self.live()
+                spare = [p for p in live if p.state == "idle" and
+                         sum(1 for q in live if q.key == p.key) > self.warm_targets.get(p.key, (None, 0))[1]]
+            if not spare:
+                return
+            victim = min(spare, key=lambda p: p.last_used)
+            self.retire(victim, f"over the RSS budget ({self.rss_budget >> 20} MiB)", replace=False)
 
     def drain(self) -> None:
         """Stop taking jobs; retire idle panes now and busy ones when their job ends."""

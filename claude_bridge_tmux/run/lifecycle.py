@@ -27,8 +27,9 @@ TEARDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def deny_permission_requests(plan: RunPlan) -> bool:
-    """Modes in which ``claude -p`` auto-denies what would need approval (docs/cli-behaviour.md §7)."""
-    return plan.permission_mode in ("default", "plan")
+    """Modes in which ``claude -p`` auto-denies what would need approval (docs/cli-behaviour.md §7);
+    never with ``--permission-prompt-tool stdio``, where the Agent SDK answers (run/relay.py)."""
+    return plan.permission_mode in ("default", "plan") and not plan.permission_prompt_stdio
 
 
 def gate_tools(plan: RunPlan) -> bool:
@@ -59,13 +60,15 @@ def shows_auto_mode_notice(plan: RunPlan, version: str) -> bool:
             and bool(plan.env.get("ANTHROPIC_API_KEY")) and gateway_host(plan.env) is not None)
 
 
-def new_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxServer | None = None) -> ClaudeSession:
-    """The :class:`ClaudeSession` a prepared call (``run.cold.Prepared``) runs in, with all its options."""
+def new_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxServer | None = None,
+                hooks: dict | None = None) -> ClaudeSession:
+    """The :class:`ClaudeSession` a prepared call (``run.cold.Prepared``) runs in, with all its options;
+    ``hooks`` (event → matcher list) are added to the run's settings (the Agent SDK relay)."""
     plan = prep.plan
     return ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env, cwd=plan.cwd,
                          session_id=plan.session_id, settings=prep.settings,
                          deny_permission_requests=deny_permission_requests(plan), server=server, log=log,
-                         session_args=plan.session_args or None, gate_tools=gate_tools(plan))
+                         session_args=plan.session_args or None, gate_tools=gate_tools(plan), extra_hooks=hooks)
 
 
 @contextlib.contextmanager
@@ -84,7 +87,8 @@ def _signals_held() -> Iterator[None]:
 
 @contextlib.contextmanager
 def dedicated_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxServer | None = None,
-                      on_close: Callable[[ClaudeSession], None] | None = None) -> Iterator[ClaudeSession]:
+                      on_close: Callable[[ClaudeSession], None] | None = None,
+                      hooks: dict | None = None) -> Iterator[ClaudeSession]:
     """Preseed, then yield the run's (not yet started) :class:`ClaudeSession`; tear everything down after.
 
     Appends ``-p``'s billing notice to ``prep.notices`` when the run holds that claim. ``on_close``
@@ -100,7 +104,7 @@ def dedicated_session(prep, *, log: Callable[[str], None] | None = None, server:
     try:
         if lease is not None and lease.notice_due:
             prep.notices.append(messages.auto_mode_billing_notice(gateway_host(plan.env) or ""))
-        session = new_session(prep, log=log, server=server)
+        session = new_session(prep, log=log, server=server, hooks=hooks)
         yield session
     finally:
         with _signals_held():

@@ -42,6 +42,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ DIRECTIVES: dict[str, str] = {
     "(none)": "one text block 'MOCK-REPLY to: <prompt, newlines as spaces, max 200 chars>'",
     "multi[=N]": "N text blocks 'Block i of N: <text>' in one message (default 3)",
     "tool[=CMD]": "text 'I will run a command.' + Bash tool_use {command: CMD, description: 'Run CMD'} "
-    "(underscores -> spaces, default 'echo hi'), stop_reason tool_use; after the tool_result: "
+    "(underscores -> spaces, then %XX decoded: %5F is '_'; default 'echo hi'), stop_reason tool_use; after the tool_result: "
     "'MOCK-TOOL-DONE: <result>' or 'MOCK-TOOL-ERROR: <result>'",
     "tools2": "two parallel Bash tool_use (echo one / echo two); then 'MOCK-TOOLS2-DONE: <r1> / <r2>'",
     "toolloop": "every response calls Bash 'echo loop' (for --max-turns)",
@@ -417,7 +418,8 @@ def _int(value: Any, default: int) -> int:
 
 
 def _words(value: Any, default: str) -> str:
-    return value.replace("_", " ") if isinstance(value, str) else default
+    """A directive value as words: ``_`` is a space, then ``%XX`` escapes are decoded (``%5F`` is ``_``)."""
+    return urllib.parse.unquote(value.replace("_", " ")) if isinstance(value, str) else default
 
 
 def default_reply(prompt: str | None) -> str:

@@ -228,3 +228,64 @@ def test_emulated_options_through_the_pool(pool):
     assert json.loads(p.stdout)["result"] == "MOCK-REPLY to: again"
     p = bed.bridge("-p", "loop MOCK:toolloop", "--max-turns", "1", env=env)
     assert (p.returncode, p.stdout) == (1, b"Error: Reached max turns (1)")
+
+
+def test_per_job_environment_on_one_warm_pane(pool):
+    """Callers that differ only in a variable claude does not read (TASK_ID, as harnesses set per task)
+    share one warm pane, and each job's tools see that job's own value, not the pane starter's."""
+    seen, panes = [], None
+    for task in ("1", "2", "3"):
+        env = dict(pool.env, TASK_ID=task, ONLY_IN_JOB_1="yes") if task == "1" else dict(pool.env, TASK_ID=task)
+        p = pool.bridge("-p", "which task MOCK:tool=echo_task=$TASK%5FID_only=${ONLY%5FIN%5FJOB%5F1:-unset}",
+                        "--allowedTools", "Bash", "--output-format", "json", env=env)
+        assert p.returncode == 0, p.stderr.decode()
+        seen.append(json.loads(p.stdout)["result"].removeprefix("MOCK-TOOL-DONE: ").strip())
+        now = sorted(q["pane"] for q in status(pool)["panes"] if "allowedTools" in q["label"])
+        assert panes is None or now == panes, "a new pane was started for a new TASK_ID"
+        panes = now
+    assert seen == ["task=1 only=yes", "task=2 only=unset", "task=3 only=unset"]
+    assert status(pool)["jobs_total"] == 3
+
+
+@pytest.mark.parametrize("pool", [["--size", "1", "--rss-budget", "1"]], indirect=True)
+def test_rss_budget_evicts_idle_panes_of_other_keys(pool):
+    """Over the budget, a job of a new key replaces the least recently used idle pane instead of adding
+    one; the budget and the use are in `pool status`."""
+    p = pool.bridge("-p", "other key", "--output-format", "json", "--model", "claude-sonnet-5")
+    assert p.returncode == 0, p.stderr.decode()
+    st = status(pool)
+    assert st["rss_budget"] == 1 << 20 and st["rss_used"] > 0
+    assert len(st["panes"]) == 1 and "claude-sonnet-5" in st["panes"][0]["label"]
+    assert "of 1 MiB budget" in pool_cmd(pool, "status").stdout
+    p = pool.bridge("-p", "default key again", "--output-format", "json")
+    assert p.returncode == 0, p.stderr.decode()
+    assert [q["label"] for q in status(pool)["panes"] if "claude-sonnet-5" in q["label"]] == []
+
+
+@pytest.mark.parametrize("pool", [["--size", "1", "--idle-timeout", "1"]], indirect=True)
+def test_idle_pane_beyond_the_warm_size_retires(pool):
+    warm = status(pool)["panes"][0]["pane"]
+    p = pool.bridge("-p", "other key", "--output-format", "json", "--model", "claude-sonnet-5")
+    assert p.returncode == 0, p.stderr.decode()
+    wait_for(lambda: [q["pane"] for q in status(pool)["panes"]] == [warm], timeout=20,
+             what="the extra pane to retire")
+
+
+@pytest.mark.parametrize("pool", [["--size", "1", "--exit-idle", "10"]], indirect=True)
+def test_daemon_with_exit_idle_stops_itself(pool):
+    assert pool.bridge("-p", "one job", "--output-format", "json").returncode == 0
+    wait_for(lambda: not status(pool).get("running"), timeout=45, what="the daemon to stop itself")
+    assert_no_leftovers(pool)
+
+
+def test_pool_start_mode_starts_an_on_demand_daemon(bed):
+    env = dict(bed.env, CLAUDE_BRIDGE_POOL="start")
+    try:
+        p = bed.bridge("-p", "on demand", "--output-format", "json", env=env)
+        assert p.returncode == 0, p.stderr.decode()
+        assert json.loads(p.stdout)["result"] == "MOCK-REPLY to: on demand"
+        st = status(bed)
+        assert st["running"] and st["jobs_total"] == 1 and st["exit_idle_s"] == 600
+    finally:
+        pool_cmd(bed, "stop")
+    assert_no_leftovers(bed)

@@ -1,0 +1,290 @@
+"""The Agent SDK path: ``claude-bridge`` started by the Claude Agent SDK (``cli_path="claude-bridge"``).
+
+The SDK starts its CLI without ``-p``, with ``--output-format stream-json --verbose --input-format
+stream-json`` and its options, and speaks a control protocol on stdin/stdout (docs/sdk-protocol.md,
+recorded from SDK 0.2.189 with CLIs 2.1.197 and 2.1.329):
+
+- SDK → bridge, one JSON object per line: ``control_request`` (``initialize`` first, then
+  ``interrupt``, ``set_model``, ``set_permission_mode``, …), ``user`` messages (one turn each, queued
+  while a turn runs), ``control_response`` (answers to the bridge's own requests, see
+  :mod:`claude_bridge_tmux.run.relay`), ``control_cancel_request``.
+- bridge → SDK: the stream-json lines ``claude -p --input-format stream-json`` prints (``system/init``
+  … ``result`` per turn), ``control_response`` frames echoing each request id, and ``control_request``
+  frames for ``can_use_tool`` and ``hook_callback``.
+
+The pane starts at once (its boot overlaps the SDK's initialize); stdin is read by a thread so that
+control requests are answered mid-turn. End of stdin: the queued turns finish, then the bridge exits
+with the last turn's code, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import Any, BinaryIO, TextIO
+
+from claude_bridge_tmux.errors import BridgeError
+from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.invocation.plan import UsageError
+from claude_bridge_tmux.output import jsjson
+from claude_bridge_tmux.output.emit import EmitOptions, Emitter
+from claude_bridge_tmux.run.lifecycle import dedicated_session
+from claude_bridge_tmux.run.prepare import new_init_probe, prepare
+from claude_bridge_tmux.run.relay import Relay
+from claude_bridge_tmux.run.turn import _message_text, emit_turn, report_error, stream_input_error
+
+INTERRUPT_SETTLE_S = 1.5      # after Escape: how long the interrupted turn's last records are awaited
+
+
+class LineWriter:
+    """stdout shared by the turn loop and the control thread: each ``write`` (one whole line) is atomic."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+        self.lock = threading.Lock()
+
+    def write(self, data: bytes) -> int:
+        with self.lock:
+            n = self.out.write(data)
+            self.out.flush()
+            return n if isinstance(n, int) else len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def frame(self, obj: dict) -> None:
+        """Write one control frame; a closed stdout (the SDK went away) is ignored."""
+        try:
+            self.write((jsjson.dumps(obj) + "\n").encode("utf-8", "surrogatepass"))
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+
+def success(request_id: str, response: dict | None = None) -> dict:
+    """A ``control_response`` success frame (the shape both pinned CLIs send)."""
+    body: dict[str, Any] = {"subtype": "success", "request_id": request_id}
+    if response is not None:
+        body["response"] = response
+    return {"type": "control_response", "response": body}
+
+
+def error(request_id: str, text: str) -> dict:
+    """A ``control_response`` error frame: the SDK raises ``Exception(text)`` from the call."""
+    return {"type": "control_response", "response": {"subtype": "error", "request_id": request_id, "error": text}}
+
+
+def initialize_response(version: str, permission_mode: str) -> dict:
+    """What the bridge reports for ``initialize`` (the SDK keeps it for ``get_server_info()``; it reads
+    only ``hook_on_failure_supported``). Lists the CLI's identity, never account or credential data."""
+    return {"commands": [], "agents": [], "output_style": "default", "available_output_styles": ["default"],
+            "models": [], "pid": os.getpid(), "claude_code_version": version,
+            "current_permission_mode": permission_mode, "hook_on_failure_supported": False}
+
+
+class SdkSession:
+    """One SDK connection: the control thread (stdin) and the turn loop (main thread) around one pane."""
+
+    def __init__(self, prep, session: ClaudeSession | None, out: LineWriter, err: Callable[[str], None],
+                 relay: Relay | None):
+        self.prep = prep
+        self.session = session
+        self.out = out
+        self.err = err
+        self.relay = relay
+        self.inbox: queue.Queue[dict | None] = queue.Queue()
+        self.interrupted = threading.Event()
+        self.turn_running = threading.Event()
+        self.initialized = threading.Event()
+        self.bad_line: str | None = None
+        self.eof = False
+
+    # -- control thread ------------------------------------------------------------------------
+    def _route(self, raw: bytes) -> str | None:
+        """Handle one stdin line; returns its kind ("initialize", "user", …), "bad" for a line that is not JSON."""
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            return None
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            self.bad_line = stream_input_error(line, self.prep.version, e)
+            return "bad"
+        if not isinstance(obj, dict):
+            return None
+        kind = obj.get("type")
+        if kind == "control_request":
+            self.on_control_request(obj)
+            return str((obj.get("request") or {}).get("subtype"))
+        if kind == "control_response":
+            if self.relay is not None:
+                self.relay.on_response(obj.get("response") or {})
+        elif kind == "user":
+            self.inbox.put(obj)
+        return str(kind)
+
+    def read_until_first(self, stdin: BinaryIO) -> None:
+        """Read up to the SDK's ``initialize`` (or a first user message, from a caller that sends none)."""
+        for raw in iter(stdin.readline, b""):
+            kind = self._route(raw)
+            if kind == "bad":
+                break
+            if kind in ("initialize", "user"):
+                return
+        self.eof = True
+        self.inbox.put(None)
+
+    def read_stdin(self, stdin: BinaryIO) -> None:
+        """Route every stdin line until EOF (then ``None`` goes to the turn queue)."""
+        try:
+            for raw in iter(stdin.readline, b""):
+                if self._route(raw) == "bad":
+                    break
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.eof = True
+            self.inbox.put(None)
+
+    def on_control_request(self, frame: dict) -> None:
+        rid = str(frame.get("request_id") or "")
+        req = frame.get("request") or {}
+        sub = req.get("subtype")
+        if sub == "initialize":
+            problem = self.relay.configure(req) if self.relay is not None else None
+            if problem:
+                self.out.frame(error(rid, problem))
+                return
+            self.initialized.set()
+            self.out.frame(success(rid, initialize_response(self.prep.version, self.prep.plan.permission_mode)))
+        elif sub == "interrupt":
+            if self.turn_running.is_set() and self.session is not None:
+                self.interrupted.set()
+                self.session.interrupt()
+            self.out.frame(success(rid, {"still_queued": []}))
+        elif sub == "mcp_status":
+            self.out.frame(success(rid, {"mcpServers": []}))
+        else:
+            self.out.frame(error(rid, f"claude-bridge: the control request '{sub}' is not supported by "
+                                      "claude-bridge yet (docs/sdk-protocol.md)"))
+
+    # -- turn loop ---------------------------------------------------------------------------------
+    def run(self, emitter: Emitter, probe) -> int:
+        assert self.session is not None
+        plan = self.prep.plan
+        previous: dict | None = None
+        code = 0
+        started = False
+        while True:
+            obj = self.inbox.get()
+            if obj is None:
+                break
+            text = _message_text(obj.get("message"))
+            if text is None:
+                self.err("claude-bridge: only text content can be sent through an interactive pane "
+                         "(a user message has image or other non-text blocks)")
+                return 1
+            deadline = time.monotonic() + plan.timeout
+            if not started:
+                self.session.wait_started(deadline)
+                started = True
+            emitter.new_turn()
+            self.interrupted.clear()
+            self.turn_running.set()
+            try:
+                code = emit_turn(self.prep, self.session, emitter, submitted=False, deadline=deadline,
+                                 probe=probe, err=self.err, cancel=self.interrupted, prompt=text,
+                                 previous=previous)
+                previous = getattr(emitter, "last_result", None)
+            except TurnError as e:
+                if e.kind != "cancelled":
+                    raise
+                code = self.after_interrupt(emitter)
+            finally:
+                self.turn_running.clear()
+        if self.bad_line is not None:
+            self.err(self.bad_line)
+            return 1
+        return code
+
+    def after_interrupt(self, emitter: Emitter) -> int:
+        assert self.session is not None
+        """The turn was interrupted (Escape): print the records claude writes for it, then the
+        ``error_during_execution`` result the CLI sends after an SDK interrupt; the pane stays for the
+        next message."""
+        end = time.monotonic() + INTERRUPT_SETTLE_S
+        seen_marker = False
+        while time.monotonic() < end and not seen_marker:
+            for record in self.session.read_new_records():
+                emitter.record(record)
+                if "[Request interrupted by user" in json.dumps(record.get("message") or {}):
+                    seen_marker = True
+            if not seen_marker:
+                time.sleep(0.05)
+        self.session.wait_ready(time.monotonic() + 10)
+        sid = self.session.info.session_id or self.prep.plan.session_id
+        result = {"type": "result", "subtype": "error_during_execution", "duration_ms": 0, "duration_api_ms": 0,
+                  "is_error": True, "num_turns": 0, "stop_reason": None, "session_id": sid,
+                  "total_cost_usd": 0, "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0,
+                                                  "cache_read_input_tokens": 0, "output_tokens": 0},
+                  "modelUsage": {}, "permission_denials": [], "terminal_reason": "aborted_tools",
+                  "errors": [], "uuid": str(uuidlib.uuid4())}
+        emitter.line(result)
+        return 1
+
+
+def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
+            stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, stderr: TextIO | None = None) -> int:
+    """Serve one Agent SDK connection (see the module docstring); return the exit code."""
+    import sys
+
+    from claude_bridge_tmux.run.cold import Terminated, _Signals, make_logger
+    env = dict(os.environ if env is None else env)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    stdin = stdin or sys.stdin.buffer
+    out = LineWriter(stdout or sys.stdout.buffer)
+    stderr = stderr or sys.stderr
+
+    def err(msg: str) -> None:
+        print(msg, file=stderr, flush=True)
+
+    log = make_logger(env, err)
+    with _Signals():
+        try:
+            try:
+                prep = prepare(["-p", *argv], env=env, cwd=cwd, warn=err, read_stdin=None)
+            except UsageError as e:
+                err(e.message)
+                return e.exit_code
+            plan = prep.plan
+            emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,   # type: ignore[arg-type]
+                              options=EmitOptions.of(plan))
+            relay = Relay.for_plan(prep, out.frame, log=log)
+            try:
+                sdk = SdkSession(prep, None, out, err, relay)
+                relay.on_interrupt = sdk.interrupted.set
+                # initialize comes first (the SDK writes it at once): its hook registrations are
+                # needed in the pane's --settings, so they are read before the pane starts
+                sdk.read_until_first(stdin)
+                with dedicated_session(prep, log=log, hooks=relay.hooks()) as session:
+                    sdk.session = session
+                    relay.start()
+                    probe = new_init_probe(prep) if not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE") else None
+                    session.start()
+                    if not sdk.eof:
+                        threading.Thread(target=sdk.read_stdin, args=(stdin,), daemon=True,
+                                         name="sdk-stdin").start()
+                    return sdk.run(emitter, probe)
+            finally:
+                relay.stop()
+        except TurnError as e:
+            return report_error(e, err)
+        except BridgeError as e:
+            err(f"claude-bridge: {e}")
+            return e.exit_code
+        except Terminated as t:
+            return 128 + t.signum

@@ -1,0 +1,246 @@
+"""The official Agent SDK (claude-agent-sdk, pinned in the dev dependencies) on claude-bridge.
+
+Each test runs the same SDK program twice on the same mock model: once with ``cli_path`` set to the
+real claude CLI, once to ``claude-bridge`` (which drives the interactive CLI in a pane), and compares
+the message sequences the SDK yields (message types and subtypes, content blocks, result fields).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sdk = pytest.importorskip("claude_agent_sdk")
+anyio = pytest.importorskip("anyio")
+
+from claude_agent_sdk import (  # noqa: E402
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    HookMatcher,
+    PermissionResultAllow,
+    PermissionResultDeny,
+    ResultMessage,
+    SystemMessage,
+    UserMessage,
+    query,
+)
+
+pytestmark = pytest.mark.integration
+
+BRIDGE = str(Path(sys.executable).parent / "claude-bridge")
+
+
+def _options(bed, cli: str, **kw) -> ClaudeAgentOptions:
+    return ClaudeAgentOptions(cli_path=cli, cwd=str(bed.cwd), env=dict(bed.env), **kw)
+
+
+def _blocks(content: Any) -> list:
+    if isinstance(content, str):
+        return [("text", content)]
+    out = []
+    for b in content:
+        name = type(b).__name__
+        if name == "TextBlock":
+            out.append(("text", b.text))
+        elif name == "ToolUseBlock":
+            out.append(("tool_use", b.name, b.input))
+        elif name == "ToolResultBlock":
+            text = b.content if isinstance(b.content, str) else str(b.content)
+            out.append(("tool_result", text.split("\n")[0][:60], bool(b.is_error)))
+        else:
+            out.append((name,))
+    return out
+
+
+def shape(messages: list) -> list:
+    """What must match between the real CLI and the bridge: per message its kind and the parts a
+    program reads (content blocks, result subtype / is_error / num_turns / result text)."""
+    out: list = []
+    for m in messages:
+        if isinstance(m, SystemMessage):
+            out.append(("system", m.subtype))
+        elif isinstance(m, AssistantMessage):
+            out.append(("assistant", _blocks(m.content)))
+        elif isinstance(m, UserMessage):
+            out.append(("user", _blocks(m.content)))
+        elif isinstance(m, ResultMessage):
+            out.append(("result", m.subtype, m.is_error, m.num_turns, m.result))
+        else:
+            out.append((type(m).__name__,))
+    return out
+
+
+def one_shot(bed, cli: str, prompt, **kw) -> tuple[list, str | None]:
+    """``query()``: the messages, and the name of the exception the SDK raised (or None)."""
+    got: list = []
+
+    async def go():
+        async for m in query(prompt=prompt, options=_options(bed, cli, **kw)):
+            got.append(m)
+
+    try:
+        anyio.run(go)
+    except Exception as e:  # noqa: BLE001 - the SDK's own error type is part of what is compared
+        return got, type(e).__name__
+    return got, None
+
+
+def both(bed, prompt, **kw):
+    real = one_shot(bed, bed.claude_bin, prompt, **kw)
+    ours = one_shot(bed, BRIDGE, prompt, **kw)
+    return real, ours
+
+
+def test_query_text(bed):
+    (real, e1), (ours, e2) = both(bed, "hello sdk")
+    assert e1 is e2 is None
+    assert shape(ours) == shape(real)
+    init = [m for m in ours if isinstance(m, SystemMessage)][0]
+    assert init.data["claude_code_version"] == bed.claude_bin.split("/cli/")[1].split("/")[0]
+    assert ours[-1].session_id != real[-1].session_id
+
+
+def test_query_with_an_allowed_tool(bed):
+    (real, e1), (ours, e2) = both(bed, "run MOCK:tool=echo_sdk-tool", allowed_tools=["Bash"])
+    assert e1 is e2 is None
+    assert shape(ours) == shape(real)
+    assert ("tool_result", "sdk-tool", False) in [b for m in ours if isinstance(m, UserMessage)
+                                                   for b in _blocks(m.content)]
+
+
+def test_stream_of_input_messages(bed):
+    def prompts():
+        async def gen():
+            for text in ("first of two", "second of two"):
+                yield {"type": "user", "message": {"role": "user", "content": text}, "parent_tool_use_id": None,
+                       "session_id": ""}
+        return gen()
+    real, e1 = one_shot(bed, bed.claude_bin, prompts())
+    ours, e2 = one_shot(bed, BRIDGE, prompts())
+    assert e1 is e2 is None
+    assert shape(ours) == shape(real)
+    assert [m.result for m in ours if isinstance(m, ResultMessage)] == [
+        "MOCK-REPLY to: first of two", "MOCK-REPLY to: second of two"]
+
+
+def client_rounds(bed, cli: str, prompts: list[str], *, interrupt_first: bool = False, **kw) -> list[list]:
+    """``ClaudeSDKClient``: one message list per prompt (``interrupt_first``: interrupt the first turn
+    once its tool_use is seen)."""
+    rounds: list[list] = []
+
+    async def go():
+        with anyio.fail_after(120):
+            await session()
+
+    async def session():
+        async with ClaudeSDKClient(options=_options(bed, cli, **kw)) as client:
+            for i, p in enumerate(prompts):
+                await client.query(p)
+                got: list = []
+                async for m in client.receive_response():
+                    got.append(m)
+                    if interrupt_first and i == 0 and isinstance(m, AssistantMessage) and any(
+                            type(b).__name__ == "ToolUseBlock" for b in m.content):
+                        await anyio.sleep(1.0)
+                        await client.interrupt()
+                rounds.append(got)
+
+    anyio.run(go)
+    return rounds
+
+
+def test_client_multiturn_keeps_the_conversation(bed):
+    prompts = ["remember alpha", "what did I say"]
+    real = client_rounds(bed, bed.claude_bin, prompts)
+    ours = client_rounds(bed, BRIDGE, prompts)
+    assert [shape(r) for r in ours] == [shape(r) for r in real]
+    assert ours[0][-1].session_id == ours[1][-1].session_id
+    second = [r for r in bed.mock.main_requests() if r["prompt"] == "what did I say"]
+    assert len(second) == 2 and second[0]["nmsg"] == second[1]["nmsg"] >= 3   # the first turn is in it
+
+
+def test_interrupt_stops_the_turn_and_the_session_goes_on(bed):
+    prompts = ["wait MOCK:tool=tail_-f_/dev/null", "after interrupt"]
+    ours = client_rounds(bed, BRIDGE, prompts, interrupt_first=True, allowed_tools=["Bash"])
+    real = client_rounds(bed, bed.claude_bin, prompts, interrupt_first=True, allowed_tools=["Bash"])
+    for rounds in (ours, real):
+        first = rounds[0][-1]
+        assert isinstance(first, ResultMessage)
+        assert (first.subtype, first.is_error) == ("error_during_execution", True)
+        assert isinstance(rounds[1][-1], ResultMessage) and rounds[1][-1].is_error is False
+    tool_results = [b for m in ours[0] if isinstance(m, UserMessage) for b in _blocks(m.content)
+                    if b[0] == "tool_result"]
+    assert tool_results and tool_results[0][1].startswith("The user doesn't want to proceed")
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+def test_can_use_tool_callback(bed, decision):
+    asked: list[tuple[str, dict]] = []
+
+    async def can_use_tool(name, tool_input, context):
+        asked.append((name, dict(tool_input)))
+        if decision == "allow":
+            return PermissionResultAllow(updated_input={**tool_input, "command": "echo updated-by-sdk"})
+        return PermissionResultDeny(message="denied by the test")
+
+    def prompt():
+        async def gen():     # can_use_tool needs streaming input (the SDK's own rule)
+            yield {"type": "user", "message": {"role": "user", "content": "go MOCK:tool=python3_-c_1"},
+                   "parent_tool_use_id": None, "session_id": ""}
+        return gen()
+    real, e1 = one_shot(bed, bed.claude_bin, prompt(), can_use_tool=can_use_tool)
+    ours, e2 = one_shot(bed, BRIDGE, prompt(), can_use_tool=can_use_tool)
+    assert e1 is e2 is None
+    assert [a[0] for a in asked] == ["Bash", "Bash"] and asked[0] == asked[1]
+    assert [s for s in shape(ours) if s[0] != "system"] == [s for s in shape(real) if s[0] != "system"]
+    results = [b for m in ours if isinstance(m, UserMessage) for b in _blocks(m.content)]
+    expected = ("tool_result", "updated-by-sdk", False) if decision == "allow" else \
+        ("tool_result", "denied by the test", True)
+    assert expected in results
+
+
+def test_hook_callbacks(bed):
+    calls: list[tuple[str, str]] = []
+
+    def hook(event: str, answer: dict):
+        async def cb(input_data, tool_use_id, context):
+            calls.append((event, input_data.get("hook_event_name")))
+            return answer
+        return cb
+
+    deny = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
+                                   "permissionDecisionReason": "blocked by an SDK hook"}}
+    hooks = {"PreToolUse": [HookMatcher(matcher="Bash", hooks=[hook("PreToolUse", deny)])],
+             "UserPromptSubmit": [HookMatcher(hooks=[hook("UserPromptSubmit", {})])]}
+
+    def prompt():
+        async def gen():
+            yield {"type": "user", "message": {"role": "user", "content": "hooked MOCK:tool=echo_x"},
+                   "parent_tool_use_id": None, "session_id": ""}
+        return gen()
+    real, e1 = one_shot(bed, bed.claude_bin, prompt(), hooks=hooks, allowed_tools=["Bash"])
+    n_real = len(calls)
+    ours, e2 = one_shot(bed, BRIDGE, prompt(), hooks=hooks, allowed_tools=["Bash"])
+    assert e1 is e2 is None
+    assert sorted(calls[n_real:]) == sorted(calls[:n_real]) == [("PreToolUse", "PreToolUse"),
+                                                                ("UserPromptSubmit", "UserPromptSubmit")]
+    assert [s for s in shape(ours) if s[0] != "system"] == [s for s in shape(real) if s[0] != "system"]
+    assert any("blocked by an SDK hook" in b[1] for m in ours if isinstance(m, UserMessage)
+               for b in _blocks(m.content) if b[0] == "tool_result")
+
+
+def test_resume_and_max_turns(bed):
+    first, e = one_shot(bed, BRIDGE, "remember beta")
+    assert e is None
+    sid = first[-1].session_id
+    again, e = one_shot(bed, BRIDGE, "and now", resume=sid)
+    assert e is None and again[-1].session_id == sid and again[-1].result == "MOCK-REPLY to: and now"
+    real, e1 = one_shot(bed, bed.claude_bin, "loop MOCK:toolloop", max_turns=1, allowed_tools=["Bash"])
+    ours, e2 = one_shot(bed, BRIDGE, "loop MOCK:toolloop", max_turns=1, allowed_tools=["Bash"])
+    assert e1 == e2
+    assert shape(ours) == shape(real)
+    assert ours[-1].subtype == "error_max_turns"

@@ -1,0 +1,77 @@
+"""Pane keys: only what claude reads splits the pool; the job's own environment reaches its tools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from claude_bridge_tmux.pool.key import claude_env_names, claude_reads, job_env_script, key_material, needs_strict_env, pane_key
+
+BASE = {"HOME": "/home/u", "PATH": "/usr/bin:/bin", "ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}
+
+
+def key(env, args=(), settings=None, version="2.1.329"):
+    return pane_key(key_material("/bin/claude", version, "/w", env, list(args), settings or {}, False))
+
+
+@pytest.mark.parametrize("version", ["2.1.197", "2.1.329", "9.9.9"])
+def test_claude_variables_are_found_in_the_cli(version):
+    names = claude_env_names(version)
+    for name in ("HOME", "PATH", "ANTHROPIC_BASE_URL", "CLAUDE_CONFIG_DIR", "HTTPS_PROXY", "CLAUDE_ENV_FILE"):
+        assert name in names, name
+    assert "TASK_ID" not in names
+
+
+@pytest.mark.parametrize("name,reads", [
+    ("TASK_ID", False), ("GITHUB_RUN_ID", False), ("MY_APP_TOKEN", False),
+    ("HOME", True), ("ANTHROPIC_MODEL", True), ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", True),
+    ("AWS_REGION", True), ("LC_ALL", True), ("https_proxy", True), ("ANTHROPIC_SOMETHING_NEW", True),
+])
+def test_claude_reads(name, reads):
+    assert claude_reads(name, "2.1.329") is reads
+
+
+def test_unread_variable_keeps_the_key_read_variable_changes_it():
+    assert key(dict(BASE, TASK_ID="1")) == key(dict(BASE, TASK_ID="2")) == key(BASE)
+    assert key(dict(BASE, PWD="/a", SHLVL="3")) == key(BASE)
+    assert key(dict(BASE, ANTHROPIC_MODEL="x")) != key(BASE)
+    assert key(dict(BASE, HOME="/home/v")) != key(BASE)
+
+
+@pytest.mark.parametrize("env,args,settings,strict", [
+    (BASE, [], {}, False),
+    (BASE, ["--mcp-config", "{}"], {}, True),
+    (BASE, ["--mcp-config={}"], {}, True),
+    (BASE, [], {"hooks": {"Stop": []}}, True),
+    (BASE, [], {"hooks": {}}, False),
+    (BASE, [], {"env": {"A": "1"}}, False),
+    (dict(BASE, CLAUDE_ENV_FILE="/tmp/x"), [], {}, True),
+])
+def test_strict_keys(env, args, settings, strict):
+    assert needs_strict_env(env, args, settings) is strict
+    assert (key(dict(env, TASK_ID="1"), args, settings) != key(dict(env, TASK_ID="2"), args, settings)) is strict
+
+
+def test_job_env_script_exports_changes_and_unsets_extras():
+    pane = {"HOME": "/h", "TASK_ID": "1", "ONLY_PANE": "x", "CLAUDE_ENV_FILE": "/r/job-env.sh", "PWD": "/"}
+    job = {"HOME": "/h", "TASK_ID": "2", "NEW": "it's $(rm -rf /) `x` \"q\"", "bad-name": "v", "PWD": "/w",
+           "NUL": "a\0b"}
+    assert job_env_script(pane, job) == (
+        "export NEW='it'\"'\"'s $(rm -rf /) `x` \"q\"'\n"
+        "export TASK_ID=2\n"
+        "unset ONLY_PANE\n")
+    assert job_env_script(job, job) == ""
+
+
+def test_job_env_script_evaluates_nothing(tmp_path):
+    """Sourced by a real shell, the script sets the job's values literally and runs none of them."""
+    marker = tmp_path / "ran"
+    job = {"V1": f"$(touch {marker})", "V2": f"`touch {marker}`; touch {marker}", "V3": "line1\nline2", "V4": ""}
+    script = tmp_path / "env.sh"
+    script.write_text(job_env_script({"GONE": "1"}, job))
+    out = subprocess.run(["sh", "-c", f'. "{script}"; printf "%s|" "$V1" "$V2" "$V3" "$V4" "${{GONE-unset}}"'],
+                         capture_output=True, text=True, env={"PATH": os.environ["PATH"], "GONE": "1"})
+    assert out.stdout == "|".join([job["V1"], job["V2"], job["V3"], "", "unset"]) + "|"
+    assert not marker.exists()
