@@ -147,6 +147,7 @@ class ClaudeSession:
         self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
         self._settle_lock = threading.Lock()
         self.closed = False
+        self._input_lock = threading.Lock()        # typing a prompt vs. Shift+Tab from the SDK
         trace = BridgeConfig.from_env(env).trace
         self._trace_file = None
         if trace:
@@ -417,10 +418,34 @@ class ClaudeSession:
         Raises TurnError (kind ``submit`` when a ``!`` prompt could not be placed as text)."""
         assert self.pane is not None
         self.wait_ready(min(deadline, time.monotonic() + READY_TIMEOUT))
-        try:
-            InputBox(self.pane, log=self.log).submit(prompt)
-        except SubmitError as e:
-            raise TurnError(str(e), self.screen(), "submit") from e
+        with self._input_lock:
+            try:
+                InputBox(self.pane, log=self.log).submit(prompt)
+            except SubmitError as e:
+                raise TurnError(str(e), self.screen(), "submit") from e
+
+    def set_permission_mode(self, mode: str, timeout: float = 5.0) -> bool:
+        """Cycle the pane's permission mode with Shift+Tab until the footer shows ``mode``
+        (docs/sdk-protocol.md); False when the cycle never reaches it (e.g. bypassPermissions in a
+        session not launched with it allowed). Never while a prompt is being typed. Raises nothing."""
+        end = time.monotonic() + timeout
+        with self._input_lock:
+            if self.pane is None:
+                return False
+            seen: list[str | None] = []
+            while time.monotonic() < end:
+                shown = screenmod.footer_mode(self.pane.screen())
+                if shown == mode:
+                    return True
+                if shown is not None and seen.count(shown) >= 2:
+                    return False          # a full cycle went by twice without the mode
+                seen.append(shown)
+                with contextlib.suppress(Exception):
+                    self.pane.send_keys("BTab")
+                step_end = time.monotonic() + 1.0
+                while time.monotonic() < step_end and screenmod.footer_mode(self.pane.screen()) == shown:
+                    time.sleep(0.03)
+        return False
 
     # -- turn ------------------------------------------------------------------------------------
     def run_turn(self, prompt: str, *, submitted: bool, deadline: float,

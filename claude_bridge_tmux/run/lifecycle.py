@@ -52,11 +52,12 @@ def gateway_host(env: dict[str, str]) -> str | None:
     return parts.netloc.rsplit("@", 1)[-1]
 
 
-def shows_auto_mode_notice(plan: RunPlan, version: str) -> bool:
+def shows_auto_mode_notice(plan: RunPlan, version: str, *, any_mode: bool = False) -> bool:
     """Whether this run's CLI would show the auto-mode classifier billing notice (then the bridge
-    seeds its acknowledgement for the run and prints ``-p``'s notice): plan/auto mode, a CLI that has
-    it, API-key auth, requests through a gateway."""
-    return (dialect(version).auto_mode_billing_notice and plan.permission_mode in ("plan", "auto")
+    seeds its acknowledgement for the run and prints ``-p``'s notice): plan/auto mode (``any_mode``:
+    a session whose mode may be switched to them later, the Agent SDK's), a CLI that has it,
+    API-key auth, requests through a gateway."""
+    return (dialect(version).auto_mode_billing_notice and (any_mode or plan.permission_mode in ("plan", "auto"))
             and bool(plan.env.get("ANTHROPIC_API_KEY")) and gateway_host(plan.env) is not None)
 
 
@@ -88,21 +89,24 @@ def _signals_held() -> Iterator[None]:
 @contextlib.contextmanager
 def dedicated_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxServer | None = None,
                       on_close: Callable[[ClaudeSession], None] | None = None,
-                      hooks: dict | None = None) -> Iterator[ClaudeSession]:
+                      hooks: dict | None = None, modes_may_change: bool = False) -> Iterator[ClaudeSession]:
     """Preseed, then yield the run's (not yet started) :class:`ClaudeSession`; tear everything down after.
 
     Appends ``-p``'s billing notice to ``prep.notices`` when the run holds that claim. ``on_close``
-    sees the session just before it is closed (run log: the pane's last screen).
+    sees the session just before it is closed (run log: the pane's last screen); ``hooks`` go into the
+    run's settings (the SDK relay); ``modes_may_change``: the permission mode can be switched at run
+    time (Agent SDK), so the billing-notice acknowledgement is seeded whatever the starting mode.
     Raises PreseedError (one-line reason) before any pane exists.
     """
     plan = prep.plan
     lease = preseed(plan.env, SeedRequest(cwd=plan.cwd, api_key=plan.env.get("ANTHROPIC_API_KEY"),
                                           cli_version=prep.version,
-                                          auto_mode_notice=shows_auto_mode_notice(plan, prep.version)),
+                                          auto_mode_notice=shows_auto_mode_notice(
+                                              plan, prep.version, any_mode=modes_may_change)),
                     uuidlib.uuid4().hex)
     session: ClaudeSession | None = None
     try:
-        if lease is not None and lease.notice_due:
+        if lease is not None and lease.notice_due and shows_auto_mode_notice(plan, prep.version):
             prep.notices.append(messages.auto_mode_billing_notice(gateway_host(plan.env) or ""))
         session = new_session(prep, log=log, server=server, hooks=hooks)
         yield session

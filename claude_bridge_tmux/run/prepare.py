@@ -31,6 +31,8 @@ def init_message(plan: RunPlan, info: SessionInfo, probe: InitProbe | None = Non
         base = lambda m: (m or "").split("[", 1)[0]  # noqa: E731
         if info.model and base(info.model) != base(probed.get("model")):
             probed["model"] = info.model  # the pane really runs another model than -p would report
+        if "permissionMode" in probed:
+            probed["permissionMode"] = plan.permission_mode   # changed at run time (SDK set_permission_mode)
         return probed
     built = messages.init_message(
         session_id=info.session_id or plan.session_id, cwd=plan.cwd,
@@ -84,9 +86,10 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
         settings = load_caller_settings(plan.settings_value, cwd)
     except SettingsError as e:
         raise UsageError(str(e), 1) from e
-    if plan.bypass:
-        # The caller asked for bypass: skip its warning dialog for this run only
-        # (per-run --settings; the user's settings.json is never written).
+    if plan.bypass or "--allow-dangerously-skip-permissions" in plan.claude_args:
+        # The caller asked for bypass (or to allow switching to it, as the Agent SDK's callers do):
+        # skip its warning dialog for this run only (per-run --settings; the user's settings.json is
+        # never written).
         settings = dict(settings, skipDangerousModePermissionPrompt=True)
     return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version)
 

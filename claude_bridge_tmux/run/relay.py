@@ -21,9 +21,12 @@ reaches them.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
+import socket
+import sys
 import threading
 import time
 import uuid as uuidlib
@@ -34,6 +37,7 @@ from typing import Any
 import orjson
 
 from claude_bridge_tmux.host.paths import atomic_write, new_run_dir
+from claude_bridge_tmux.run import mcp_stdio
 
 POLL_S = 0.02
 DEFAULT_WAIT_S = 600          # a hook waits this long for the SDK's answer (the SDK's own limit is 60 s)
@@ -47,6 +51,32 @@ def _relay_command(relay: Path, name: str, bridge_pid: int) -> str:
     return (f'f={target}.$$; cat > "$f.tmp" && mv "$f.tmp" "$f.json"; r={answers}/$$; '
             f'while [ ! -e "$r" ] && kill -0 {bridge_pid} 2>/dev/null; do sleep {POLL_S}; done; '
             f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
+
+
+def rewrite_mcp_config(value: str, socket_path: str, cwd: str) -> tuple[str, list[str]]:
+    """``--mcp-config VALUE`` with each Agent SDK server (``{"type": "sdk", "name": N}``) replaced by a
+    stdio server that claude starts (``mcp_stdio.py SOCKET N``); returns the new value (JSON) and the
+    SDK server names. A value that is not a JSON object or a readable JSON file is returned unchanged
+    (claude reports it)."""
+    text = value.strip()
+    try:
+        if not text.startswith("{"):
+            path = value if os.path.isabs(value) else os.path.join(cwd, value)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        config = json.loads(text)
+    except (OSError, ValueError):
+        return value, []
+    servers = config.get("mcpServers") if isinstance(config, dict) else None
+    if not isinstance(servers, dict):
+        return value, []
+    names = []
+    for name, spec in list(servers.items()):
+        if isinstance(spec, dict) and spec.get("type") == "sdk":
+            names.append(name)
+            servers[name] = {"type": "stdio", "command": sys.executable,
+                             "args": ["-I", "-S", mcp_stdio.__file__, socket_path, name]}
+    return (json.dumps(config) if names else value), names
 
 
 def permission_decision(answer: dict) -> dict:
@@ -92,6 +122,8 @@ class Relay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: set[str] = set()
+        self.mcp_socket = self.dir / "mcp.sock"
+        self._mcp_listener: socket.socket | None = None
 
     @classmethod
     def for_plan(cls, prep, send: Callable[[dict], None], *, log: Callable[[str], None]) -> Relay:
@@ -127,12 +159,37 @@ class Relay:
                 "timeout": DEFAULT_WAIT_S}]})
         return out
 
+    def use_sdk_mcp_servers(self, claude_args: list[str], cwd: str) -> list[str]:
+        """Rewrite every ``--mcp-config`` value of ``claude_args`` (in place) so that the SDK's
+        in-process servers are reached through this relay; returns their names."""
+        names: list[str] = []
+        for i, arg in enumerate(claude_args):
+            if arg == "--mcp-config" and i + 1 < len(claude_args):
+                claude_args[i + 1], found = rewrite_mcp_config(claude_args[i + 1], str(self.mcp_socket), cwd)
+                names += found
+            elif arg.startswith("--mcp-config="):
+                new, found = rewrite_mcp_config(arg.split("=", 1)[1], str(self.mcp_socket), cwd)
+                claude_args[i] = f"--mcp-config={new}"
+                names += found
+        if names and self._mcp_listener is None:
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(str(self.mcp_socket))     # inside the relay's 0700 directory
+            listener.listen(16)
+            listener.settimeout(0.2)
+            self._mcp_listener = listener
+        return names
+
     def start(self, _session=None) -> None:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sdk-relay")
         self._thread.start()
+        if self._mcp_listener is not None:
+            threading.Thread(target=self._accept_mcp, daemon=True, name="sdk-mcp").start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._mcp_listener is not None:
+            with contextlib.suppress(OSError):
+                self._mcp_listener.close()
         with self._lock:
             for ev, _slot in self._pending.values():
                 ev.set()
@@ -164,6 +221,48 @@ class Relay:
             with self._lock:
                 self._pending.pop(rid, None)
         return slot[0] if slot else {"subtype": "error", "error": "the SDK did not answer in time"}
+
+    # -- SDK MCP servers -------------------------------------------------------------------------
+    def _accept_mcp(self) -> None:
+        assert self._mcp_listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._mcp_listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve_mcp, args=(conn,), daemon=True, name="sdk-mcp-conn").start()
+
+    def _serve_mcp(self, conn: socket.socket) -> None:
+        """One stdio relay (one SDK server): each JSON-RPC message becomes an ``mcp_message`` request;
+        the SDK's ``mcp_response`` goes back for messages that have an id."""
+        lock = threading.Lock()
+        with conn, conn.makefile("rb") as lines:
+            try:
+                first = json.loads(lines.readline() or b"{}")
+            except ValueError:
+                return
+            server = str(first.get("server") or "")
+
+            def one(message: dict) -> None:
+                body = self.ask({"subtype": "mcp_message", "server_name": server, "message": message},
+                                DEFAULT_WAIT_S)
+                if "id" not in message:
+                    return                 # a notification: no answer in MCP
+                reply = (body.get("response") or {}).get("mcp_response") if body.get("subtype") == "success" \
+                    else {"jsonrpc": "2.0", "id": message.get("id"),
+                          "error": {"code": -32603, "message": str(body.get("error") or "SDK error")}}
+                with lock, contextlib.suppress(OSError):
+                    conn.sendall(orjson.dumps(reply) + b"\n")
+
+            for raw in lines:
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(message, dict):
+                    threading.Thread(target=one, args=(message,), daemon=True).start()
 
     # -- requests from the pane ------------------------------------------------------------------
     def _loop(self) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import threading
 import time
 import uuid as uuidlib
@@ -39,6 +40,43 @@ from claude_bridge_tmux.run.relay import Relay
 from claude_bridge_tmux.run.turn import _message_text, emit_turn, report_error, stream_input_error
 
 INTERRUPT_SETTLE_S = 1.5      # after Escape: how long the interrupted turn's last records are awaited
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "bypassPermissions")
+FIRST_MESSAGE_WAIT_S = 0.25   # after initialize: how long a first user message is awaited before the pane starts
+
+
+class FdLines:
+    """Lines from a file descriptor with no hidden buffer, so that ``wait_readable`` (select) is exact."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = b""
+        self.eof = False
+
+    def wait_readable(self, timeout: float) -> bool:
+        """True when a line may be read without blocking for long (data or EOF pending)."""
+        if b"\n" in self.buf or self.eof:
+            return True
+        try:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+        except (OSError, ValueError):
+            return True
+        return bool(ready)
+
+    def readline(self) -> bytes:
+        """The next line with its newline; the unfinished tail at EOF; ``b""`` at EOF."""
+        while b"\n" not in self.buf and not self.eof:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except InterruptedError:
+                continue
+            if not chunk:
+                self.eof = True
+            self.buf += chunk
+        if b"\n" in self.buf:
+            line, _, self.buf = self.buf.partition(b"\n")
+            return line + b"\n"
+        line, self.buf = self.buf, b""
+        return line
 
 
 class LineWriter:
@@ -102,6 +140,7 @@ class SdkSession:
         self.initialized = threading.Event()
         self.bad_line: str | None = None
         self.eof = False
+        self.pane_started = threading.Event()
 
     # -- control thread ------------------------------------------------------------------------
     def _route(self, raw: bytes) -> str | None:
@@ -127,22 +166,46 @@ class SdkSession:
             self.inbox.put(obj)
         return str(kind)
 
-    def read_until_first(self, stdin: BinaryIO) -> None:
-        """Read up to the SDK's ``initialize`` (or a first user message, from a caller that sends none)."""
-        for raw in iter(stdin.readline, b""):
+    def read_until_first(self, lines: FdLines) -> None:
+        """Read up to the SDK's ``initialize`` (or a first user message, from a caller that sends none);
+        then, for up to FIRST_MESSAGE_WAIT_S, the first user message: ``query()`` writes it right after
+        initialize is answered, and a message known before the pane starts is handed to claude at launch."""
+        while True:
+            raw = lines.readline()
+            if not raw:
+                self.eof = True
+                self.inbox.put(None)
+                return
             kind = self._route(raw)
             if kind == "bad":
-                break
-            if kind in ("initialize", "user"):
+                self.eof = True
+                self.inbox.put(None)
                 return
-        self.eof = True
-        self.inbox.put(None)
+            if kind == "user":
+                return
+            if kind == "initialize":
+                break
+        end = time.monotonic() + FIRST_MESSAGE_WAIT_S
+        while self.inbox.empty():
+            left = end - time.monotonic()
+            if left <= 0 or not lines.wait_readable(left):
+                return
+            raw = lines.readline()
+            if not raw:
+                self.eof = True
+                self.inbox.put(None)
+                return
+            if self._route(raw) == "bad":
+                self.eof = True
+                self.inbox.put(None)
+                return
 
-    def read_stdin(self, stdin: BinaryIO) -> None:
+    def read_stdin(self, lines: FdLines) -> None:
         """Route every stdin line until EOF (then ``None`` goes to the turn queue)."""
         try:
-            for raw in iter(stdin.readline, b""):
-                if self._route(raw) == "bad":
+            while True:
+                raw = lines.readline()
+                if not raw or self._route(raw) == "bad":
                     break
         except (OSError, ValueError):
             pass
@@ -166,21 +229,75 @@ class SdkSession:
                 self.interrupted.set()
                 self.session.interrupt()
             self.out.frame(success(rid, {"still_queued": []}))
+        elif sub == "set_model":
+            # interactive claude's only way is `/model NAME`, which 2.1.329 also saves as the user's
+            # default model for new sessions: a change to the user's settings the caller did not ask for
+            self.out.frame(error(rid, "claude-bridge: set_model is not supported: interactive claude's /model "
+                                      "would also change the user's default model; pass the model in the "
+                                      "options (ClaudeAgentOptions(model=...)) instead"))
+        elif sub == "set_permission_mode":
+            # in a thread: the pane may still be starting (the SDK sends it right after initialize)
+            threading.Thread(target=self.set_permission_mode, args=(rid, str(req.get("mode") or "")),
+                             daemon=True, name="sdk-permission-mode").start()
         elif sub == "mcp_status":
             self.out.frame(success(rid, {"mcpServers": []}))
         else:
             self.out.frame(error(rid, f"claude-bridge: the control request '{sub}' is not supported by "
                                       "claude-bridge yet (docs/sdk-protocol.md)"))
 
+    def launchable_first_message(self) -> dict | None:
+        """The first user message, taken from the queue, when it can be claude's launch input (text
+        content; no --mcp-config, whose servers must connect before the first request; no
+        CLAUDE_BRIDGE_SUBMIT=paste)."""
+        try:
+            obj = self.inbox.queue[0]
+        except IndexError:
+            return None
+        plan = self.prep.plan
+        if obj is None or _message_text(obj.get("message")) is None or "--mcp-config" in plan.claude_args \
+                or plan.env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
+            return None
+        return self.inbox.get()
+
+    def set_permission_mode(self, rid: str, mode: str) -> None:
+        """Shift+Tab in the pane until its footer shows ``mode``; then the CLI's ``system/status`` line
+        and ``{"mode": mode}``, or the CLI's error text (bypass in a session not launched with it)."""
+        if mode not in PERMISSION_MODES:
+            self.out.frame(error(rid, f"Invalid permission mode: {mode}"))
+            return
+        if not self.pane_started.wait(60) or self.session is None or self.session.pane is None:
+            self.out.frame(error(rid, "claude-bridge: the session did not start"))
+            return
+        try:
+            self.session.wait_ready(time.monotonic() + 30)
+        except TurnError as e:
+            self.out.frame(error(rid, f"claude-bridge: {e.reason}"))
+            return
+        if not self.session.set_permission_mode(mode):
+            if mode == "bypassPermissions":
+                self.out.frame(error(rid, "Cannot set permission mode to bypassPermissions because the session "
+                                          "was not launched with --dangerously-skip-permissions"))
+            else:
+                self.out.frame(error(rid, f"claude-bridge: the pane did not switch to the {mode} permission mode"))
+            return
+        self.prep.plan.permission_mode = mode      # the next turns' system/init says so
+        sid = self.session.info.session_id or self.prep.plan.session_id
+        self.out.frame({"type": "system", "subtype": "status", "status": None, "permissionMode": mode,
+                        "uuid": str(uuidlib.uuid4()), "session_id": sid})
+        self.out.frame(success(rid, {"mode": mode}))
+
     # -- turn loop ---------------------------------------------------------------------------------
-    def run(self, emitter: Emitter, probe) -> int:
+    def run(self, emitter: Emitter, probe, launched: dict | None = None) -> int:
+        """The turn loop; ``launched``: the first user message, already handed to claude at launch."""
         assert self.session is not None
         plan = self.prep.plan
         previous: dict | None = None
         code = 0
-        started = False
+        started = launched is not None
         while True:
-            obj = self.inbox.get()
+            obj = launched if launched is not None else self.inbox.get()
+            submitted = launched is not None
+            launched = None
             if obj is None:
                 break
             text = _message_text(obj.get("message"))
@@ -196,7 +313,7 @@ class SdkSession:
             self.interrupted.clear()
             self.turn_running.set()
             try:
-                code = emit_turn(self.prep, self.session, emitter, submitted=False, deadline=deadline,
+                code = emit_turn(self.prep, self.session, emitter, submitted=submitted, deadline=deadline,
                                  probe=probe, err=self.err, cancel=self.interrupted, prompt=text,
                                  previous=previous)
                 previous = getattr(emitter, "last_result", None)
@@ -265,20 +382,24 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                               options=EmitOptions.of(plan))
             relay = Relay.for_plan(prep, out.frame, log=log)
             try:
+                relay.use_sdk_mcp_servers(plan.claude_args, plan.cwd)
                 sdk = SdkSession(prep, None, out, err, relay)
                 relay.on_interrupt = sdk.interrupted.set
                 # initialize comes first (the SDK writes it at once): its hook registrations are
                 # needed in the pane's --settings, so they are read before the pane starts
-                sdk.read_until_first(stdin)
-                with dedicated_session(prep, log=log, hooks=relay.hooks()) as session:
+                lines = FdLines(stdin.fileno())
+                sdk.read_until_first(lines)
+                first = sdk.launchable_first_message()
+                with dedicated_session(prep, log=log, hooks=relay.hooks(), modes_may_change=True) as session:
                     sdk.session = session
                     relay.start()
                     probe = new_init_probe(prep) if not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE") else None
-                    session.start()
+                    session.start(launch_prompt=_message_text(first.get("message")) if first else None)
+                    sdk.pane_started.set()
                     if not sdk.eof:
-                        threading.Thread(target=sdk.read_stdin, args=(stdin,), daemon=True,
+                        threading.Thread(target=sdk.read_stdin, args=(lines,), daemon=True,
                                          name="sdk-stdin").start()
-                    return sdk.run(emitter, probe)
+                    return sdk.run(emitter, probe, launched=first)
             finally:
                 relay.stop()
         except TurnError as e:

@@ -105,3 +105,20 @@ def input_text(lines: list[str]) -> str | None:
         if READY_RE.match(lines[i]) and lines[i - 1].lstrip().startswith("─"):
             return lines[i][1:].strip(" \u00a0")
     return None
+
+
+# The permission mode as the footer under the input box shows it (2.1.197 and 2.1.329; Shift+Tab
+# cycles default → acceptEdits → plan → auto (→ bypassPermissions when launched with it allowed)).
+_FOOTER_MODES = (("⏵⏵ accept edits on", "acceptEdits"), ("⏸ plan mode on", "plan"), ("⏵⏵ auto mode on", "auto"),
+                 ("⏵⏵ bypass permissions on", "bypassPermissions"), ("⏸ manual mode on", "default"),
+                 ("? for shortcuts", "default"))
+
+
+def footer_mode(lines: list[str]) -> str | None:
+    """The permission mode named in the footer (the last rows of the screen), or None when no footer
+    is recognised. 2.1.329 labels the default mode "manual"; 2.1.197 shows only "? for shortcuts"."""
+    for row in reversed(bottom(lines, 4)):
+        for text, mode in _FOOTER_MODES:
+            if text in row:
+                return mode
+    return None

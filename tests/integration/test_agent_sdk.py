@@ -244,3 +244,105 @@ def test_resume_and_max_turns(bed):
     assert e1 == e2
     assert shape(ours) == shape(real)
     assert ours[-1].subtype == "error_max_turns"
+
+
+def test_in_process_sdk_mcp_server(bed):
+    """A tool of ``create_sdk_mcp_server`` runs in the SDK's process; claude reaches it through a
+    stdio relay the bridge gives it in place of the ``sdk`` server."""
+    from claude_agent_sdk import create_sdk_mcp_server, tool
+
+    calls: list[dict] = []
+
+    @tool("add", "Add two numbers", {"a": int, "b": int})
+    async def add(args: dict) -> dict:
+        calls.append(dict(args))
+        return {"content": [{"type": "text", "text": f"sum={args['a'] + args['b']}"}]}
+
+    bed.mock.scripts["mcp_add"] = [{"text": "I will add.", "tool": "mcp__calc__add", "input": {"a": 2, "b": 3}},
+                                   "MOCK-MCP-DONE"]
+    kw = dict(mcp_servers={"calc": create_sdk_mcp_server("calc", "1.0.0", tools=[add])},
+              allowed_tools=["mcp__calc__add"])
+    (real, e1), (ours, e2) = both(bed, "add MOCK:script=mcp_add", **kw)
+    assert e1 is e2 is None
+    assert calls == [{"a": 2, "b": 3}] * 2
+    assert [s for s in shape(ours) if s[0] != "system"] == [s for s in shape(real) if s[0] != "system"]
+    init = [m for m in ours if isinstance(m, SystemMessage) and m.subtype == "init"][0]
+    assert [s["name"] for s in init.data["mcp_servers"]] == ["calc"]
+
+
+def permission_mode_rounds(bed, cli: str, steps: list[tuple[str, str]], **kw) -> list:
+    """ClaudeSDKClient: for each (mode, prompt) set the mode, then ask; the outcome of each step."""
+    out: list = []
+
+    async def go():
+        with anyio.fail_after(120):
+            async with ClaudeSDKClient(options=_options(bed, cli, **kw)) as client:
+                for mode, prompt in steps:
+                    try:
+                        await client.set_permission_mode(mode)
+                    except Exception as e:  # noqa: BLE001 - the CLI's refusal is compared
+                        out.append(("refused", mode, str(e)))
+                        continue
+                    await client.query(prompt)
+                    msgs = [m async for m in client.receive_response()]
+                    results = [b for m in msgs if isinstance(m, UserMessage) for b in _blocks(m.content)
+                               if b[0] == "tool_result"]
+                    init = [m for m in msgs if isinstance(m, SystemMessage) and m.subtype == "init"]
+                    status = [m for m in msgs if isinstance(m, SystemMessage) and m.subtype == "status"]
+                    out.append((mode, init[0].data["permissionMode"] if init else None, results, len(status)))
+
+    anyio.run(go)
+    return out
+
+
+def test_set_permission_mode(bed):
+    steps = [("acceptEdits", "edits MOCK:tool=python3_-c_6"), ("plan", "plan MOCK:tool=python3_-c_8"),
+             ("bypassPermissions", "never sent"), ("default", "back MOCK:tool=python3_-c_5")]
+    real = permission_mode_rounds(bed, bed.claude_bin, steps)
+    ours = permission_mode_rounds(bed, BRIDGE, steps)
+    strip = lambda rows: [r[:3] for r in rows]  # noqa: E731 - status lines are counted apart
+    assert strip(ours) == strip(real)
+    assert [r[0] for r in ours] == ["acceptEdits", "plan", "refused", "default"]
+
+
+def test_set_permission_mode_to_bypass_when_launched_allowing_it(bed):
+    kw = dict(env=dict(bed.env, IS_SANDBOX="1"), extra_args={"allow-dangerously-skip-permissions": None})
+    steps = [("bypassPermissions", "bypass MOCK:tool=python3_-c_8")]
+    assert _bypass_rounds(bed, BRIDGE, steps, kw) == _bypass_rounds(bed, bed.claude_bin, steps, kw)
+
+
+def _bypass_rounds(bed, cli, steps, kw):
+    opts = ClaudeAgentOptions(cli_path=cli, cwd=str(bed.cwd), env=kw["env"], extra_args=kw["extra_args"])
+    out: list = []
+
+    async def go():
+        with anyio.fail_after(120):
+            async with ClaudeSDKClient(options=opts) as client:
+                for mode, prompt in steps:
+                    await client.set_permission_mode(mode)
+                    await client.query(prompt)
+                    msgs = [m async for m in client.receive_response()]
+                    out.append([b for m in msgs if isinstance(m, UserMessage) for b in _blocks(m.content)])
+
+    anyio.run(go)
+    return out
+
+
+def test_set_model_is_refused_with_a_reason(bed):
+    """Interactive claude's only way to change the model is /model, which 2.1.329 also saves as the
+    user's default: the bridge refuses rather than change the user's settings."""
+    errors: list[str] = []
+
+    async def go():
+        with anyio.fail_after(60):
+            async with ClaudeSDKClient(options=_options(bed, BRIDGE)) as client:
+                try:
+                    await client.set_model("claude-haiku-4-5")
+                except Exception as e:  # noqa: BLE001
+                    errors.append(str(e))
+                await client.query("still works")
+                assert [m async for m in client.receive_response()][-1].result == "MOCK-REPLY to: still works"
+
+    anyio.run(go)
+    assert len(errors) == 1 and "set_model is not supported" in errors[0]
+    assert not (bed.home / ".claude" / "settings.json").exists()

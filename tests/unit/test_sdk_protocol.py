@@ -102,3 +102,27 @@ def test_relay_hook_command_gives_up_when_the_bridge_is_gone(tmp_path):
     proc = subprocess.run(["sh", "-c", _relay_command(tmp_path, "Stop-0", gone.pid)], input=b"{}",
                           capture_output=True, timeout=5)
     assert (proc.returncode, proc.stdout) == (0, b"")
+
+
+def test_fd_lines_has_no_hidden_buffer():
+    """After the first line is read, select() must see the second line still pending (the reason the
+    SDK path does not read stdin through a buffered reader)."""
+    from claude_bridge_tmux.run.sdk import FdLines
+
+    r, w = os.pipe()
+    try:
+        os.write(w, b'{"a":1}\n{"b":')
+        lines = FdLines(r)
+        assert lines.readline() == b'{"a":1}\n'
+        assert lines.wait_readable(0.05) is False          # half a line: nothing to read yet
+        os.write(w, b'2}\n')
+        assert lines.wait_readable(1.0) is True
+        assert lines.readline() == b'{"b":2}\n'
+        os.write(w, b"tail")
+        os.close(w)
+        w = -1
+        assert lines.readline() == b"tail" and lines.readline() == b""
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
