@@ -87,6 +87,8 @@ class Dialect:
     resume_any_project: bool
     #: a stream-json input line that is not JSON: "(type=unknown, N chars)" wording
     stream_input_error_v2: bool
+    #: the SDK's set_model: "Set model to `M`" and a ``{"model": M}`` answer (2.1.197: no quotes, no answer body)
+    set_model_v2: bool
 
 
 _NEW = (2, 1, 329)
@@ -101,4 +103,4 @@ def dialect(version: str | None) -> Dialect:
     return Dialect(version=version, unknown_command_to_model=new, api_error_turn_duration=not new,
                    auto_mode_billing_notice=new, stream_event_extras=new, local_command_empty_line=not new,
                    structured_retries_last_error=new, json_schema_checked=new, fork_message_v2=new,
-                   resume_any_project=new, stream_input_error_v2=new)
+                   resume_any_project=new, stream_input_error_v2=new, set_model_v2=new)

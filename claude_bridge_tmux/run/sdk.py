@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import select
 import threading
 import time
@@ -31,15 +32,35 @@ from typing import Any, BinaryIO, TextIO
 
 from claude_bridge_tmux.errors import BridgeError
 from claude_bridge_tmux.follow.session import ClaudeSession, TurnError
+from claude_bridge_tmux.follow.transcript import transcript_path
+from claude_bridge_tmux.host.preseed import config_dir
 from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.output import jsjson
 from claude_bridge_tmux.output.emit import EmitOptions, Emitter
-from claude_bridge_tmux.run.lifecycle import dedicated_session
+from claude_bridge_tmux.output.messages import line_timestamp
+from claude_bridge_tmux.run.lifecycle import dedicated_session, new_session
 from claude_bridge_tmux.run.prepare import new_init_probe, prepare
 from claude_bridge_tmux.run.relay import Relay
 from claude_bridge_tmux.run.turn import _message_text, emit_turn, report_error, stream_input_error
+from claude_bridge_tmux.versions import dialect
 
 INTERRUPT_SETTLE_S = 1.5      # after Escape: how long the interrupted turn's last records are awaited
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\[\]/@-]{0,127}\Z")
+
+
+def _without_option(args: list[str], name: str) -> list[str]:
+    """``args`` without ``NAME VALUE`` / ``NAME=VALUE``."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
+
+
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "bypassPermissions")
 FIRST_MESSAGE_WAIT_S = 0.25   # after initialize: how long a first user message is awaited before the pane starts
 
@@ -141,6 +162,10 @@ class SdkSession:
         self.bad_line: str | None = None
         self.eof = False
         self.pane_started = threading.Event()
+        # restart(old) -> a started replacement session (set_model); set by run_sdk
+        self.restart: Callable[[ClaudeSession], ClaudeSession] | None = None
+        self.launch_model = prep.plan.model           # --model given at launch (None: claude's default)
+        self.default_model: str | None = None
 
     # -- control thread ------------------------------------------------------------------------
     def _route(self, raw: bytes) -> str | None:
@@ -230,11 +255,9 @@ class SdkSession:
                 self.session.interrupt()
             self.out.frame(success(rid, {"still_queued": []}))
         elif sub == "set_model":
-            # interactive claude's only way is `/model NAME`, which 2.1.329 also saves as the user's
-            # default model for new sessions: a change to the user's settings the caller did not ask for
-            self.out.frame(error(rid, "claude-bridge: set_model is not supported: interactive claude's /model "
-                                      "would also change the user's default model; pass the model in the "
-                                      "options (ClaudeAgentOptions(model=...)) instead"))
+            # between turns, in order: the pane is restarted on the same session with the new model
+            # (interactive /model would also save it as the user's default model on 2.1.329)
+            self.inbox.put({"type": "_control", "subtype": "set_model", "request_id": rid, "model": req.get("model")})
         elif sub == "set_permission_mode":
             # in a thread: the pane may still be starting (the SDK sends it right after initialize)
             threading.Thread(target=self.set_permission_mode, args=(rid, str(req.get("mode") or "")),
@@ -300,6 +323,12 @@ class SdkSession:
             launched = None
             if obj is None:
                 break
+            if obj.get("type") == "_control":
+                if not started:
+                    self.session.wait_started(time.monotonic() + plan.timeout)
+                    started = True
+                self.set_model(obj, emitter)
+                continue
             text = _message_text(obj.get("message"))
             if text is None:
                 self.err("claude-bridge: only text content can be sent through an interactive pane "
@@ -327,6 +356,42 @@ class SdkSession:
             self.err(self.bad_line)
             return 1
         return code
+
+    def set_model(self, req: dict, emitter: Emitter) -> None:
+        """``set_model`` (``null``: the default model): restart claude in a new pane on the same session
+        (``--resume`` once the session has a transcript) with ``--model``; then the CLI's replayed
+        ``Set model to`` line and answer. The conversation, hooks and relays carry over."""
+        assert self.session is not None and self.restart is not None
+        rid, model = req["request_id"], req.get("model")
+        if model is not None and (not isinstance(model, str) or not _MODEL_NAME.match(model)):
+            self.out.frame(error(rid, f"Invalid model: {model!r}"))
+            return
+        plan = self.prep.plan
+        if self.default_model is None:
+            # the model claude picked before any --model / set_model (a resumed session keeps its own)
+            self.default_model = self.session.info.model if self.launch_model is None else None
+        target = model or self.default_model or "default"
+        args = _without_option(plan.claude_args, "--model")
+        plan.claude_args[:] = args + ["--model", target]
+        plan.model = target
+        sid = self.session.info.session_id or plan.session_id
+        transcript = transcript_path(config_dir(plan.env), plan.cwd, sid)
+        plan.session_args = ["--resume", sid] if transcript.exists() else ["--session-id", sid]
+        try:
+            self.session = self.restart(self.session)
+            self.session.wait_started(time.monotonic() + 60)
+        except (TurnError, BridgeError) as e:
+            self.out.frame(error(rid, f"claude-bridge: could not restart claude with the new model: {e}"))
+            raise
+        resolved = target
+        self.session.info.model = resolved          # the next turns' system/init and modelUsage
+        v2 = dialect(self.prep.version).set_model_v2
+        text = f"Set model to `{resolved}`" if v2 else f"Set model to {resolved}"
+        emitter.line({"type": "user", "message": {"role": "user",
+                                                  "content": f"<local-command-stdout>{text}</local-command-stdout>"},
+                      "session_id": sid, "parent_tool_use_id": None, "uuid": str(uuidlib.uuid4()),
+                      "timestamp": line_timestamp(time.time()), "isReplay": True})
+        self.out.frame(success(rid, {"model": resolved} if v2 else None))
 
     def after_interrupt(self, emitter: Emitter) -> int:
         assert self.session is not None
@@ -383,6 +448,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
             relay = Relay.for_plan(prep, out.frame, log=log)
             try:
                 relay.use_sdk_mcp_servers(plan.claude_args, plan.cwd)
+                replacements: list[ClaudeSession] = []
                 sdk = SdkSession(prep, None, out, err, relay)
                 relay.on_interrupt = sdk.interrupted.set
                 # initialize comes first (the SDK writes it at once): its hook registrations are
@@ -392,6 +458,14 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                 first = sdk.launchable_first_message()
                 with dedicated_session(prep, log=log, hooks=relay.hooks(), modes_may_change=True) as session:
                     sdk.session = session
+
+                    def restart(old: ClaudeSession) -> ClaudeSession:
+                        old.close()
+                        fresh = new_session(prep, log=log, hooks=relay.hooks())
+                        replacements.append(fresh)
+                        fresh.start()
+                        return fresh
+                    sdk.restart = restart
                     relay.start()
                     probe = new_init_probe(prep) if not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE") else None
                     session.start(launch_prompt=_message_text(first.get("message")) if first else None)
@@ -399,7 +473,11 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                     if not sdk.eof:
                         threading.Thread(target=sdk.read_stdin, args=(lines,), daemon=True,
                                          name="sdk-stdin").start()
-                    return sdk.run(emitter, probe, launched=first)
+                    try:
+                        return sdk.run(emitter, probe, launched=first)
+                    finally:
+                        for extra in replacements:
+                            extra.close()
             finally:
                 relay.stop()
         except TurnError as e:

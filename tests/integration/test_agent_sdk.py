@@ -328,21 +328,34 @@ def _bypass_rounds(bed, cli, steps, kw):
     return out
 
 
-def test_set_model_is_refused_with_a_reason(bed):
-    """Interactive claude's only way to change the model is /model, which 2.1.329 also saves as the
-    user's default: the bridge refuses rather than change the user's settings."""
-    errors: list[str] = []
+def set_model_rounds(bed, cli: str) -> tuple[list, list[str]]:
+    """ask, set_model(haiku), ask, set_model(None), ask: the replayed "Set model to" lines and answers,
+    and the model each new request went to."""
+    seen: list = []
+    first_request = len(bed.mock.main_requests())
 
     async def go():
-        with anyio.fail_after(60):
-            async with ClaudeSDKClient(options=_options(bed, BRIDGE)) as client:
-                try:
-                    await client.set_model("claude-haiku-4-5")
-                except Exception as e:  # noqa: BLE001
-                    errors.append(str(e))
-                await client.query("still works")
-                assert [m async for m in client.receive_response()][-1].result == "MOCK-REPLY to: still works"
+        with anyio.fail_after(120):
+            async with ClaudeSDKClient(options=_options(bed, cli)) as client:
+                for step, prompt in ((None, "before"), ("claude-haiku-4-5", "after change"), (False, "after reset")):
+                    if step is not None:
+                        await client.set_model(step or None)
+                    await client.query(prompt)
+                    msgs = [m async for m in client.receive_response()]
+                    seen.append([b for m in msgs if isinstance(m, UserMessage) for b in _blocks(m.content)])
+                    seen.append(msgs[-1].result)
 
     anyio.run(go)
-    assert len(errors) == 1 and "set_model is not supported" in errors[0]
+    models = [r["model"] for r in bed.mock.main_requests()[first_request:]]
+    # the model changes request by request (the CLI may add a background request of the same model)
+    return seen, [m for i, m in enumerate(models) if i == 0 or models[i - 1] != m]
+
+
+def test_set_model_restarts_the_pane_on_the_same_session(bed):
+    """Interactive claude's /model would also save the model as the user's default (2.1.329): the
+    bridge restarts claude on the same session with --model instead."""
+    real = set_model_rounds(bed, bed.claude_bin)
+    ours = set_model_rounds(bed, BRIDGE)
+    assert ours == real
+    assert real[1][1] == "claude-haiku-4-5" and real[1][0] == real[1][2]
     assert not (bed.home / ".claude" / "settings.json").exists()
