@@ -89,6 +89,8 @@ class Dialect:
     stream_input_error_v2: bool
     #: the SDK's set_model: "Set model to `M`" and a ``{"model": M}`` answer (2.1.197: no quotes, no answer body)
     set_model_v2: bool
+    #: a missing --settings file is named by its absolute path (2.1.197: as given)
+    settings_path_resolved: bool
 
 
 _NEW = (2, 1, 329)
@@ -103,4 +105,5 @@ def dialect(version: str | None) -> Dialect:
     return Dialect(version=version, unknown_command_to_model=new, api_error_turn_duration=not new,
                    auto_mode_billing_notice=new, stream_event_extras=new, local_command_empty_line=not new,
                    structured_retries_last_error=new, json_schema_checked=new, fork_message_v2=new,
-                   resume_any_project=new, stream_input_error_v2=new, set_model_v2=new)
+                   resume_any_project=new, stream_input_error_v2=new, set_model_v2=new,
+                   settings_path_resolved=new)

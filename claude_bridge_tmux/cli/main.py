@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         code = version_or_help(argv)
         if code is not None:
             return code
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        # claude 2.1.329's words (2.1.197 fails with a bare ENOENT); exit 1 like both
+        print("The current directory no longer exists (it was deleted or moved). Start Claude Code from an "
+              "existing directory.", file=sys.stderr)
+        return 1
     if is_sdk_invocation(argv):          # started by the Agent SDK (cli_path="claude-bridge")
         from claude_bridge_tmux.run.sdk import run_sdk
         return run_sdk(argv)

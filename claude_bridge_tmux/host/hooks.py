@@ -103,26 +103,32 @@ def answer_gate(spool: Path, pid: int, stop: bool) -> None:
         pass
 
 
-def load_caller_settings(value: str | None, cwd: str) -> dict[str, Any]:
-    """Parse a caller's ``--settings`` value the way claude does: a JSON object string, else a file path.
+def load_caller_settings(value: str | None, cwd: str, *, show_resolved: bool = True) -> dict[str, Any]:
+    """Parse a caller's ``--settings`` value the way claude does: a JSON object string, else a file path
+    (a file that is not JSON is ignored, as ``-p`` does). ``show_resolved``: a missing file is named by
+    its absolute path (2.1.329; 2.1.197 names it as given).
 
-    Raises SettingsError (one line) when it is neither.
+    Raises SettingsError (one line) for a missing or unreadable file.
     """
     if value is None:
         return {}
     text = value.strip()
+    data: Any = None
+    parsed = False
     if text.startswith("{"):
         try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise SettingsError(f"Error: Invalid JSON provided to --settings: {e}") from e
-    else:
+            data, parsed = json.loads(text), True
+        except ValueError:
+            pass           # like claude (2.1.197, 2.1.329): not JSON, so it is taken as a file name
+    if not parsed:
         path = Path(value) if os.path.isabs(value) else Path(cwd) / value
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
-            raise SettingsError(f"Error: Settings file not found: {value}") from e
-        except (OSError, ValueError) as e:
+            raise SettingsError(f"Error: Settings file not found: {path if show_resolved else value}") from e
+        except ValueError:
+            data = {}      # a file that is not JSON: claude -p runs without it (2.1.197, 2.1.329)
+        except OSError as e:
             raise SettingsError(f"Error: Invalid settings file {value}: {e}") from e
     if not isinstance(data, dict):
         raise SettingsError("Error: --settings must be a JSON object")

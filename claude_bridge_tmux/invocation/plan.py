@@ -382,12 +382,14 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
 def parse_json_schema(value, cli_version: str):
     """The --json-schema value as claude -p checks it (a JSON object; 2.1.329 also validates the
     schema itself); None without the option. Raises UsageError with claude's message."""
-    if value is None:
-        return None
+    if value is None or value == "":
+        return None          # claude ignores an empty --json-schema
     try:
         schema = json.loads(str(value))
     except ValueError as e:
-        raise UsageError(f"Error: --json-schema is not valid JSON: JSON Parse error: {e.msg}") from e
+        from claude_bridge_tmux.output.jsjson import js_parse_error
+        why = js_parse_error(str(value)) or e.msg      # the JavaScript parser's words, as claude prints them
+        raise UsageError(f"Error: --json-schema is not valid JSON: JSON Parse error: {why}") from e
     if not isinstance(schema, dict):
         raise UsageError("Error: --json-schema must be a JSON object")
     if dialect(cli_version).json_schema_checked:

@@ -108,3 +108,115 @@ def dumps(obj: Any) -> str:
 def dumps_line(obj: Any) -> str:
     """One stream-json / json output line (with its ``\\n``)."""
     return dumps(obj) + "\n"
+
+
+# -- JSON.parse's error messages (Bun / JavaScriptCore, as claude 2.1.197 and 2.1.329 print them) ------
+
+class _JsParseError(Exception):
+    pass
+
+
+_WS = " \t\n\r"
+_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def js_parse_error(text: str) -> str | None:
+    """The message JavaScriptCore's ``JSON.parse(text)`` fails with (after ``JSON Parse error: ``),
+    or None when ``text`` parses. Covers what the CLI was seen to print (docs/cli-behaviour.md §1):
+    ``Unexpected EOF``, ``Expected '}'`` / ``Expected ']'``, ``Unexpected identifier "x"``,
+    ``Property name must be a string literal``, ``Unterminated string``, ``Unrecognized token 'c'``,
+    ``Expected ':' before value in object property definition``, ``Unable to parse JSON string``."""
+    pos = 0
+
+    def ws() -> None:
+        nonlocal pos
+        while pos < len(text) and text[pos] in _WS:
+            pos += 1
+
+    def value() -> None:
+        nonlocal pos
+        ws()
+        if pos >= len(text):
+            raise _JsParseError("Unexpected EOF")
+        c = text[pos]
+        if c == "{":
+            pos += 1
+            ws()
+            if pos < len(text) and text[pos] == "}":
+                pos += 1
+                return
+            first = True
+            while True:
+                ws()
+                if pos >= len(text):
+                    raise _JsParseError("Unexpected EOF")
+                if text[pos] != '"':
+                    raise _JsParseError("Expected '}'" if first else "Property name must be a string literal")
+                string()
+                ws()
+                if pos >= len(text):
+                    raise _JsParseError("Unexpected EOF")
+                if text[pos] != ":":
+                    raise _JsParseError("Expected ':' before value in object property definition")
+                pos += 1
+                value()
+                ws()
+                if pos >= len(text):
+                    raise _JsParseError("Expected '}'")
+                if text[pos] == "}":
+                    pos += 1
+                    return
+                if text[pos] != ",":
+                    raise _JsParseError("Expected '}'")
+                pos += 1
+                first = False
+        if c == "[":
+            pos += 1
+            ws()
+            if pos < len(text) and text[pos] == "]":
+                pos += 1
+                return
+            while True:
+                value()
+                ws()
+                if pos >= len(text) or text[pos] not in ",]":
+                    raise _JsParseError("Expected ']'")
+                pos += 1
+                if text[pos - 1] == "]":
+                    return
+        if c == '"':
+            string()
+            return
+        m = _NUMBER.match(text, pos)
+        if m and m.group():
+            pos = m.end()
+            return
+        m = _IDENT.match(text, pos)
+        if m:
+            word = m.group()
+            if word in ("true", "false", "null"):
+                pos = m.end()
+                return
+            raise _JsParseError(f'Unexpected identifier "{word}"')
+        raise _JsParseError(f"Unrecognized token '{c}'")
+
+    def string() -> None:
+        nonlocal pos
+        pos += 1
+        while pos < len(text):
+            c = text[pos]
+            if c == '"':
+                pos += 1
+                return
+            pos += 2 if c == "\\" else 1
+        raise _JsParseError("Unterminated string")
+
+    try:
+        value()
+        ws()
+        if pos < len(text):
+            raise _JsParseError("Unable to parse JSON string")     # text after a complete value
+    except _JsParseError as e:
+        return str(e)
+    return None

@@ -30,6 +30,10 @@ def start(size: int = typer.Option(1, "--size", help="warm panes to keep per war
                                              "(default: half the machine's memory)"),
           exit_idle: float = typer.Option(0.0, "--exit-idle", help="stop the daemon after this many seconds "
                                           "without a job (default 0: never)"),
+          queue: str = typer.Option(None, "--queue", help="also serve jobs of a shared Redis queue "
+                                    "(redis://[user:password@]host:port/db or rediss://…)"),
+          root: list[str] = typer.Option(None, "--root", help="with --queue: directories queued jobs may run in "
+                                         "(repeatable; default: this directory)"),
           foreground: bool = typer.Option(False, "--foreground", help="run the daemon in this process")) -> None:
     """Start the pool daemon (warm panes for this cwd and environment)."""
     warm_argvs = [shlex.split(w) for w in warm] if warm else [[]]
@@ -46,7 +50,15 @@ def start(size: int = typer.Option(1, "--size", help="warm panes to keep per war
         raise typer.Exit(run_daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes,
                                     max_jobs_per_pane=max_jobs_per_pane, idle_timeout=idle_timeout,
                                     log_path=log_path, rss_budget=(rss_budget_mib << 20) or None,
-                                    exit_idle=exit_idle))
+                                    exit_idle=exit_idle, queue_url=queue,
+                                    roots=[os.path.abspath(r) for r in root] if root else None))
+    if queue:
+        from claude_bridge_tmux.pool.redisq import QueueError, connect
+        try:
+            connect(queue).close()
+        except QueueError as e:
+            typer.echo(str(e), err=True)
+            raise typer.Exit(1) from None
     env = dict(os.environ)
     if client.request(env, {"op": "ping"}, timeout=2.0) is not None:
         typer.echo(f"claude-bridge: a pool is already running ({client.socket_path(env)})")
@@ -56,6 +68,10 @@ def start(size: int = typer.Option(1, "--size", help="warm panes to keep per war
            "--max-panes", str(max_panes), "--rss-budget", str(rss_budget_mib), "--exit-idle", str(exit_idle)]
     for w in warm or []:
         cmd += ["--warm", w]
+    if queue:
+        cmd += ["--queue", queue]
+    for r in root or []:
+        cmd += ["--root", os.path.abspath(r)]
     log = open(paths.state_dir() / "pool.out", "ab")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                             env=env, cwd=os.getcwd())
@@ -76,8 +92,12 @@ def _fmt_rss(v):
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+           queue: str = typer.Option(None, "--queue", help="show every worker of this Redis queue instead")) -> None:
     """Show the daemon and its panes (pane, key, state, jobs, age, session id, RSS)."""
+    if queue:
+        _queue_status(queue, as_json)
+        return
     reply = client.request(dict(os.environ), {"op": "status"})
     if reply is None:
         if as_json:
@@ -102,6 +122,23 @@ def status(as_json: bool = typer.Option(False, "--json", help="machine-readable 
     for p in reply["panes"]:
         typer.echo(f"{p['pane']:6} {p['tmux_pane'] or '-':5} {p['key']:17} {p['state']:9} {p['jobs']:>4} "
                    f"{p['age_s']:>7} {_fmt_rss(p['rss']):>8}  {p['session_id']}")
+
+
+def _queue_status(url: str, as_json: bool) -> None:
+    from claude_bridge_tmux.pool.redisq import QueueError, connect, queue_status, redact
+    try:
+        st = queue_status(connect(url))
+    except QueueError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(st))
+        return
+    typer.echo(f"queue {redact(url)}: {len(st['workers'])} worker(s), {st['depth']} job(s) waiting")
+    for w in st["workers"]:
+        typer.echo(f"  {w['name']} (host {w.get('host')}, pid {w.get('pid')}): running {w.get('running')}, "
+                   f"done {w.get('jobs_done')}, panes: " + (", ".join(f"{p['pane']} {p['state']}" for p in w["panes"])
+                                                        or "none"))
 
 
 @app.command()

@@ -52,7 +52,7 @@ class _ConnOut:
         pass
 
 
-class _Conn:
+class _Conn(protocol.FrameChannel):
     """A client connection: thread-safe frame sending; ``closed`` is set when the client hangs up."""
 
     def __init__(self, sock: socket.socket):
@@ -70,12 +70,6 @@ class _Conn:
             except OSError as e:
                 self.closed.set()
                 raise BrokenPipeError("client went away") from e
-
-    def err(self, text: str) -> None:
-        try:
-            self.send({"ev": "err", "t": text})
-        except BrokenPipeError:
-            pass
 
     def watch_hangup(self) -> None:
         """Background: set ``closed`` when the client closes its end (it sends nothing after the request)."""
@@ -96,7 +90,8 @@ class Daemon:
     def __init__(self, *, size: int = 1, warm_argvs: list[list[str]] | None = None, max_panes: int = 8,
                  max_jobs_per_pane: int = 50, idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  env: dict[str, str] | None = None, cwd: str | None = None, log=None,
-                 rss_budget: int | None = None, exit_idle: float = 0.0):
+                 rss_budget: int | None = None, exit_idle: float = 0.0, queue_url: str | None = None,
+                 roots: list[str] | None = None):
         self.runtime = paths.runtime_dir(env)
         self.sock_path = protocol.socket_path(self.runtime)
         self.pid_path = os.path.join(str(self.runtime), protocol.PID_NAME)
@@ -106,11 +101,15 @@ class Daemon:
         self.pool = PanePool(self.server, max_panes=max(max_panes, size), max_jobs_per_pane=max_jobs_per_pane,
                              idle_timeout=idle_timeout, rss_budget=rss_budget, log=self.log)
         self.exit_idle = exit_idle           # s without any job before the daemon stops itself (0: never)
+        self.queue_url = queue_url           # redis://… : also serve jobs of a shared queue (pool/redisq.py)
+        self.roots = roots                   # a queued job's cwd must be inside one of these (default: cwd)
+        self.remote = None
         self.active_jobs = 0
         self.last_activity = time.monotonic()
         self._activity_lock = threading.Lock()
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd or os.getcwd()
+        self.roots = self.roots or [self.cwd]
         self.size = size
         self.warm_argvs = warm_argvs if warm_argvs is not None else [[]]
         self.stopping = threading.Event()
@@ -157,9 +156,17 @@ class Daemon:
         """Accept connections until stopped; then clean everything up."""
         if self._listener is None:
             self.bind()
-        self.warm_up()
         last_maintain = time.monotonic()
         try:
+            if self.queue_url:
+                # first: an unreachable queue fails the start at once (QueueError), before any pane
+                from claude_bridge_tmux.pool.redisq import RedisWorker
+                self.remote = RedisWorker(self.queue_url, run_job=self.run_counted, capacity=self.pool.max_panes,
+                                          roots=self.roots, status=self.pool.status, log=self.log)
+            self.warm_up()
+            if self.remote is not None:
+                self.remote.start()
+                self.log(f"serving the Redis queue as worker {self.remote.name}")
             while not self.stopping.is_set():
                 try:
                     sock, _ = self._listener.accept()
@@ -180,6 +187,17 @@ class Daemon:
         finally:
             self.shutdown()
 
+    def run_counted(self, conn, req: dict) -> int:
+        """Run one job (a local client's or a queued one) and keep the activity count for --exit-idle."""
+        with self._activity_lock:
+            self.active_jobs += 1
+        try:
+            return self._run(conn, req)
+        finally:
+            with self._activity_lock:
+                self.active_jobs -= 1
+                self.last_activity = time.monotonic()
+
     def _idle_exit_due(self) -> bool:
         with self._activity_lock:
             return bool(self.exit_idle) and self.active_jobs == 0 and \
@@ -188,6 +206,8 @@ class Daemon:
     def shutdown(self) -> None:
         """Retire all panes, kill the tmux server, remove socket, pid file and run dir. Idempotent."""
         self.stopping.set()
+        if self.remote is not None:
+            self.remote.stop()
         self.pool.stop()
         self.server.kill()
         if self._listener is not None:
@@ -221,14 +241,7 @@ class Daemon:
             op = req.get("op")
             if op == "run":
                 conn.watch_hangup()
-                with self._activity_lock:
-                    self.active_jobs += 1
-                try:
-                    code = self._run(conn, req)
-                finally:
-                    with self._activity_lock:
-                        self.active_jobs -= 1
-                        self.last_activity = time.monotonic()
+                code = self.run_counted(conn, req)
                 try:
                     conn.send({"ev": "exit", "code": code})
                 except BrokenPipeError:
@@ -258,6 +271,7 @@ class Daemon:
                 "overhead_ms_median": ov[len(ov) // 2] if ov else None,
                 "rss_budget": self.pool.rss_budget, "rss_used": self.pool.rss_used(),
                 "idle_timeout_s": self.pool.idle_timeout, "exit_idle_s": self.exit_idle or None,
+                "queue": self.remote.name if self.remote is not None else None,
                 "panes": self.pool.status()}
 
     @staticmethod
@@ -301,11 +315,16 @@ class Daemon:
         if self.needs_dedicated_pane(prep, argv):
             return self._run_dedicated(conn, prep, deadline, probe, out)
         cfg = self._config(prep)
-        pane = self.pool.queue.wait_turn(cfg.key, lambda _k: self.pool.try_take(cfg), deadline - time.monotonic(),
-                                         conn.closed.is_set)
+        pane = self.pool.queue.wait_turn(
+            cfg.key, lambda _k: self.pool.try_take(cfg), deadline - time.monotonic(),
+            lambda: conn.closed.is_set() or self.pool.start_error(cfg.key) is not None)
         if pane is None:
             self.jobs_failed += 1
             if conn.closed.is_set():
+                return 1
+            why = self.pool.start_error(cfg.key)
+            if why is not None:
+                conn.err(f"claude-bridge: claude could not be started for this job: {why}")
                 return 1
             conn.err("claude-bridge: no pool pane became free before the timeout"
                      if not self.pool.draining else "claude-bridge: the pool is draining and takes no new jobs")
@@ -376,7 +395,7 @@ class Daemon:
 
 def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jobs_per_pane: int,
                idle_timeout: float, log_path: str | None = None, rss_budget: int | None = None,
-               exit_idle: float = 0.0) -> int:
+               exit_idle: float = 0.0, queue_url: str | None = None, roots: list[str] | None = None) -> int:
     """Entry point of the daemon process (``claude-bridge pool start --foreground``)."""
     logf = open(log_path, "a", buffering=1) if log_path else None
 
@@ -385,7 +404,8 @@ def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jo
             logf.write(f"{time.strftime('%H:%M:%S')} {time.monotonic():.3f} {msg}\n")
 
     d = Daemon(size=size, warm_argvs=warm_argvs, max_panes=max_panes, max_jobs_per_pane=max_jobs_per_pane,
-               idle_timeout=idle_timeout, log=log, rss_budget=rss_budget, exit_idle=exit_idle)
+               idle_timeout=idle_timeout, log=log, rss_budget=rss_budget, exit_idle=exit_idle,
+               queue_url=queue_url, roots=roots)
     d.install_signal_handlers()
     try:
         d.bind()
@@ -394,6 +414,14 @@ def run_daemon(*, size: int, warm_argvs: list[list[str]], max_panes: int, max_jo
         d.shutdown()
         return 1
     log(f"pool daemon {os.getpid()} listening on {d.sock_path}")
-    d.serve()
+    try:
+        d.serve()
+    except Exception as e:  # noqa: BLE001 - e.g. the Redis queue is unreachable: one line, exit 1
+        from claude_bridge_tmux.pool.redisq import QueueError
+        if not isinstance(e, QueueError):
+            raise
+        print(str(e), flush=True)
+        log(str(e))
+        return 1
     log("pool daemon stopped")
     return 0

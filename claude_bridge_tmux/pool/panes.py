@@ -30,6 +30,7 @@ from claude_bridge_tmux.pool.key import describe, job_env_script, key_material, 
 from claude_bridge_tmux.tmux.pane import TmuxServer
 
 JOB_ENV_NAME = "job-env.sh"
+START_RETRY_MAX_S = 30.0             # s: the longest wait before a warm pane is started again after failures
 PANE_RSS_ESTIMATE = 300 << 20        # bytes: a booting pane's share of the budget (2.1.x: ~255 MiB idle)
 
 
@@ -126,6 +127,9 @@ class PanePool:
         self.draining = False
         self.retired_count = 0
         self._closers: list[threading.Thread] = []   # background retirements (joined by stop)
+        self._start_failures: dict[str, int] = {}    # key -> consecutive failed starts
+        self._retry_at: dict[str, float] = {}        # key -> monotonic time before which no warm start
+        self._start_error: dict[str, str] = {}       # key -> why its last pane failed to start
 
     # -- starting ----------------------------------------------------------------------------
     def _new_session(self, cfg: LaunchConfig) -> ClaudeSession:
@@ -170,8 +174,17 @@ class PanePool:
             reason = getattr(e, "reason", None) or str(e)
             self.log(f"pane {pane.id} failed to start: {reason}")
             pane.reason = reason
-            self.retire(pane, f"start failed: {reason}")
+            with self.lock:       # no restart storm: the warm target is retried later, backing off
+                n = self._start_failures.get(pane.key, 0) + 1
+                self._start_failures[pane.key] = n
+                self._start_error[pane.key] = reason
+                self._retry_at[pane.key] = time.monotonic() + min(START_RETRY_MAX_S, 2.0 ** (n - 1))
+            self.retire(pane, f"start failed: {reason}", replace=False)
             return
+        with self.lock:
+            self._start_failures.pop(pane.key, None)
+            self._retry_at.pop(pane.key, None)
+            self._start_error.pop(pane.key, None)
         with self.lock:
             if pane.state == "starting":
                 pane.state = "idle"
@@ -190,7 +203,10 @@ class PanePool:
         if self.draining:
             return
         with self.lock:
+            now = time.monotonic()
             for key, (cfg, count) in self.warm_targets.items():
+                if self._retry_at.get(key, 0.0) > now:
+                    continue            # its last start failed: wait (maintain() calls again)
                 have = sum(1 for p in self.panes.values() if p.key == key and p.state != "retired")
                 for _ in range(count - have):
                     live = self.live()
@@ -198,6 +214,15 @@ class PanePool:
                             live and self.rss_used() + PANE_RSS_ESTIMATE > self.rss_budget):
                         return
                     self.start_pane(cfg)
+
+    def start_error(self, key: str) -> str | None:
+        """Why the last pane of ``key`` failed to start, during the back-off after that failure (1 s,
+        doubling per consecutive failure up to START_RETRY_MAX_S); jobs of that key fail with it then
+        instead of starting pane after pane. None otherwise."""
+        with self.lock:
+            if self._retry_at.get(key, 0.0) > time.monotonic():
+                return self._start_error.get(key)
+            return None
 
     def live(self) -> list[WarmPane]:
         with self.lock:
@@ -244,6 +269,8 @@ class PanePool:
             waiting_for_key = max(1, self.queue.waiting_for(key))
             if len(coming) >= waiting_for_key:
                 return None
+            if self._retry_at.get(key, 0.0) > time.monotonic():
+                return None         # its last start failed moments ago (start_error says why)
             if not self._room_for_one_more(key):
                 return None
             self.start_pane(cfg)

@@ -71,3 +71,17 @@ def connect(path: str, timeout: float | None = 1.0) -> socket.socket | None:
         return None
     s.settimeout(None)
     return s
+
+
+class FrameChannel:
+    """Where a job's frames go (the local socket or a Redis stream): ``send(frame)`` raises
+    BrokenPipeError once the caller is gone; ``err(text)`` sends an ``err`` frame and never raises."""
+
+    def send(self, frame: dict) -> None:  # pragma: no cover - implemented by each channel
+        raise NotImplementedError
+
+    def err(self, text: str) -> None:
+        try:
+            self.send({"ev": "err", "t": text})
+        except BrokenPipeError:
+            pass

@@ -7,6 +7,7 @@ exit code for every bad invocation (nothing has been started then).
 
 from __future__ import annotations
 
+import os
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, 
 from claude_bridge_tmux.output import jsjson, messages
 from claude_bridge_tmux.run.init_probe import InitProbe
 from claude_bridge_tmux.run.lifecycle import gate_tools
+from claude_bridge_tmux.versions import dialect
 
 INIT_PROBE_WAIT = 20.0    # s to wait for the init probe's answer before building system/init ourselves
 
@@ -82,8 +84,14 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
         stdin_text = read_stdin()   # (stream-json input is read message by message while the run goes on)
     plan = build_plan(parsed, stdin_text=stdin_text, caller_env=env, cwd=cwd,
                       claude_bin=claude_bin, cli_version=version, table=table)
+    args = plan.claude_args
+    if "--append-system-prompt-file" in args:
+        path = args[args.index("--append-system-prompt-file") + 1]
+        if not os.path.isfile(path if os.path.isabs(path) else os.path.join(cwd, path)):
+            # claude's own start-up check (2.1.197, 2.1.329); interactive claude would exit with it in the pane
+            raise UsageError(f"Error: Append system prompt file not found: {path}")
     try:
-        settings = load_caller_settings(plan.settings_value, cwd)
+        settings = load_caller_settings(plan.settings_value, cwd, show_resolved=dialect(version).settings_path_resolved)
     except SettingsError as e:
         raise UsageError(str(e), 1) from e
     if plan.bypass or "--allow-dangerously-skip-permissions" in plan.claude_args:

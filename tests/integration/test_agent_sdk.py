@@ -359,3 +359,50 @@ def test_set_model_restarts_the_pane_on_the_same_session(bed):
     assert ours == real
     assert real[1][1] == "claude-haiku-4-5" and real[1][0] == real[1][2]
     assert not (bed.home / ".claude" / "settings.json").exists()
+
+
+def _ts_sdk_dir() -> str | None:
+    import os
+    d = os.environ.get("CLAUDE_BRIDGE_SDK_TS")       # set by scripts/setup (pinned npm package)
+    return d if d and (Path(d) / "sdk.mjs").exists() else None
+
+
+def ts_messages(bed, cli: str, prompts: list[str]) -> list[dict]:
+    import json
+    import subprocess
+    script = Path(__file__).with_name("sdk_ts") / "query.mjs"
+    p = subprocess.run(["node", str(script), str(_ts_sdk_dir()), cli, str(bed.cwd), *prompts],
+                       capture_output=True, text=True, timeout=180, env=dict(bed.env), cwd=bed.cwd)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+
+
+def ts_shape(messages: list[dict]) -> list:
+    out: list = []
+    for m in messages:
+        kind = m.get("type")
+        if kind == "system" and m.get("subtype") != "init":
+            continue                 # status / state lines differ between the two (see shape())
+        if kind in ("assistant", "user"):
+            content = m["message"]["content"]
+            blocks = [content] if isinstance(content, str) else [
+                (b.get("type"), b.get("text") or b.get("name") or str(b.get("content"))[:40]) for b in content]
+            out.append((kind, blocks))
+        elif kind == "result":
+            out.append((kind, m.get("subtype"), m.get("is_error"), m.get("num_turns"), m.get("result")))
+        else:
+            out.append((kind, m.get("subtype")))
+    return out
+
+
+def test_typescript_sdk(bed):
+    """The TypeScript SDK (pinned @anthropic-ai/claude-agent-sdk) with pathToClaudeCodeExecutable set to
+    claude-bridge: a plain turn, a tool turn, then a resumed turn, compared with the real CLI."""
+    if _ts_sdk_dir() is None:
+        pytest.skip("CLAUDE_BRIDGE_SDK_TS is not set (scripts/setup installs the TypeScript SDK)")
+    prompts = ["hello from ts", "tool MOCK:tool=echo_ts", "and resumed"]
+    real = ts_messages(bed, bed.claude_bin, prompts)
+    ours = ts_messages(bed, BRIDGE, prompts)
+    assert ts_shape(ours) == ts_shape(real)
+    results = [m for m in ours if m["type"] == "result"]
+    assert len(results) == 3 and len({r["session_id"] for r in results}) == 1

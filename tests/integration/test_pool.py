@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -289,3 +291,26 @@ def test_pool_start_mode_starts_an_on_demand_daemon(bed):
     finally:
         pool_cmd(bed, "stop")
     assert_no_leftovers(bed)
+
+
+def test_a_pane_that_cannot_start_fails_the_job_fast_without_a_restart_storm(bed, tmp_path):
+    """tmux cannot create its socket (the runtime dir's path is too long for a unix socket, while the
+    daemon's own socket still fits): the job fails in one line at once, and the pool backs off instead
+    of starting pane after pane."""
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="cbl-"))
+    runtime = base / ("r" * (96 - len(str(base)) - len("/pool.sock") - 1))
+    env = dict(bed.env, CLAUDE_BRIDGE_RUNTIME_DIR=str(runtime), CLAUDE_BRIDGE_STATE_DIR=str(tmp_path / "st"))
+    try:
+        p = pool_cmd(bed, "start", "--size", "1", env=env)
+        assert p.returncode == 0, p.stdout + p.stderr
+        t0 = time.monotonic()
+        job = bed.bridge("-p", "x", env=dict(env, CLAUDE_BRIDGE_POOL="require"), timeout=60)
+        assert job.returncode == 1 and time.monotonic() - t0 < 15
+        assert b"claude could not be started for this job" in job.stderr
+        time.sleep(3)
+        log = (tmp_path / "st" / "pool.log").read_text()
+        assert 0 < log.count("failed to start") <= 6, log.count("failed to start")
+    finally:
+        pool_cmd(bed, "stop", env=env)
+        shutil.rmtree(base, ignore_errors=True)

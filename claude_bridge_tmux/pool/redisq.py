@@ -1,0 +1,375 @@
+"""Many hosts, one queue: pool workers and callers meet in Redis (redis-py; ``redis://`` / ``rediss://``).
+
+Callers (``CLAUDE_BRIDGE_POOL_URL=redis://…``) put jobs in; worker daemons (``claude-bridge pool start
+--queue redis://…``) run them on their warm panes and stream the output back. Keys (``PREFIX`` =
+``claude-bridge:``):
+
+- ``jobs``: a stream of job ids (consumer group ``workers``);
+- ``job:<id>``: a hash ``payload`` (JSON: argv, stdin, cwd, env), ``state`` (``queued`` → ``started``
+  → ``done``), ``worker``, ``cancel``; expires a day after the job ends;
+- ``out:<id>``: a stream of the job's frames, the local pool protocol's (``{"ev": "out", "b": base64}``,
+  ``{"ev": "err", "t": text}``, ``{"ev": "exit", "code": n}``), read live by the caller;
+- ``caller:<id>``: the caller's heartbeat (TTL CALLER_TTL_S); when it is gone the job is cancelled;
+- ``worker:<name>`` (TTL WORKER_TTL_S) and the set ``workers``: each worker's heartbeat and panes.
+
+Delivery (each job runs at most once): a worker marks a job ``started`` atomically (a Lua script)
+before anything runs; a job read by a worker that died before marking it is reclaimed by another
+worker after RECLAIM_IDLE_S (``XAUTOCLAIM``); a job whose worker dies after marking it is never run
+again: its caller sees the worker's heartbeat expire and ends with a one-line error and exit 1
+within WORKER_TTL_S + a second.
+
+No credential travels: the job's environment loses every variable that looks like one
+(:func:`strip_credentials`) and the worker's own HOME/login is used (:func:`worker_env`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from claude_bridge_tmux.pool.protocol import FrameChannel
+
+PREFIX = "claude-bridge:"
+GROUP = "workers"
+CALLER_TTL_S = 10
+CALLER_BEAT_S = 3.0
+WORKER_TTL_S = 10
+WORKER_BEAT_S = 2.0
+RECLAIM_IDLE_S = 15.0
+JOB_KEEP_S = 86400
+OUT_MAXLEN = 100_000
+
+# Never sent to a worker: credentials, and what only makes sense on the caller's host.
+_SECRET = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY|APIKEY|PRIVATE_KEY|AUTH)", re.I)
+HOST_ONLY = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME",
+             "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "CLAUDE_CONFIG_DIR", "CLAUDE_BRIDGE_RUNTIME_DIR",
+             "CLAUDE_BRIDGE_STATE_DIR", "CLAUDE_BRIDGE_CLAUDE_BIN", "CLAUDE_BRIDGE_POOL_URL", "SSH_AUTH_SOCK",
+             "DISPLAY", "PWD", "OLDPWD", "SHLVL", "_", "TERM", "COLORTERM", "PYTHONPATH", "VIRTUAL_ENV",
+             "ANTHROPIC_BASE_URL"}
+
+
+class QueueError(Exception):
+    """Redis is unreachable or refused us; ``str(e)`` is one line."""
+
+
+def key(name: str) -> str:
+    return PREFIX + name
+
+
+def strip_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of a caller's environment a job carries: no credential-like variable, nothing
+    host-specific (HOME, PATH, the CLI's config dir, the API endpoint: the worker's own are used)."""
+    return {k: v for k, v in env.items() if k not in HOST_ONLY and not _SECRET.search(k)}
+
+
+def worker_env(own: Mapping[str, str], job: Mapping[str, str]) -> dict[str, str]:
+    """The environment a job runs with on a worker: the worker's own (its login, HOME, PATH) with the
+    job's variables on top (already stripped of credentials by the caller; stripped again here)."""
+    return {**own, **strip_credentials(job)}
+
+
+def connect(url: str):
+    """A redis-py client for ``url`` (``redis://[user:password@]host:port/db``, ``rediss://`` for TLS,
+    query options as redis-py reads them). Raises QueueError when the server does not answer."""
+    try:
+        import redis
+    except ImportError as e:  # pragma: no cover - a dependency of the package
+        raise QueueError("claude-bridge: the redis package is missing (pip install redis)") from e
+    try:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+                                      health_check_interval=30)
+        client.ping()
+    except (redis.RedisError, ValueError) as e:
+        raise QueueError(f"claude-bridge: cannot reach the Redis queue at {redact(url)}: {e}") from e
+    return client
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages and status)."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def ensure_group(r) -> None:
+    import redis
+    try:
+        r.xgroup_create(key("jobs"), GROUP, id="0", mkstream=True)
+    except redis.ResponseError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
+
+
+# A job is started once: queued -> started (by this worker), atomically.
+_START = """
+if redis.call('HGET', KEYS[1], 'state') == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'started', 'worker', ARGV[1], 'started_at', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+# -- caller side ----------------------------------------------------------------------------------
+
+def submit(r, *, argv: list[str], stdin: str | None, cwd: str, env: Mapping[str, str]) -> str:
+    """Queue one job; returns its id. The payload holds no credential (:func:`strip_credentials`)."""
+    job_id = uuidlib.uuid4().hex
+    payload = json.dumps({"argv": argv, "stdin": stdin, "cwd": cwd, "env": strip_credentials(env)})
+    pipe = r.pipeline()
+    pipe.hset(key(f"job:{job_id}"), mapping={"payload": payload, "state": "queued", "created": time.time()})
+    pipe.expire(key(f"job:{job_id}"), JOB_KEEP_S)
+    pipe.set(key(f"caller:{job_id}"), "1", ex=CALLER_TTL_S)
+    pipe.xadd(key("jobs"), {"id": job_id})
+    pipe.execute()
+    return job_id
+
+
+def follow(r, job_id: str, on_frame: Callable[[dict], None], *, stop: threading.Event | None = None) -> int:
+    """Read the job's output frames as the worker writes them, calling ``on_frame`` for ``out``/``err``;
+    return the exit code. Keeps the caller's heartbeat alive meanwhile. A worker that dies after
+    starting the job ends it with a one-line ``err`` frame and exit 1 (never a second run)."""
+    last = "0-0"
+    beat_at = checked_at = time.monotonic()
+    while True:
+        if stop is not None and stop.is_set():
+            return 1
+        now = time.monotonic()
+        if now - beat_at > CALLER_BEAT_S:
+            r.set(key(f"caller:{job_id}"), "1", ex=CALLER_TTL_S)
+            beat_at = now
+        got = r.xread({key(f"out:{job_id}"): last}, block=1000, count=100)
+        for _stream, entries in got or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                frame = json.loads(fields["f"])
+                if frame.get("ev") == "exit":
+                    return int(frame.get("code", 1))
+                on_frame(frame)
+        if time.monotonic() - checked_at > 1.0:
+            checked_at = time.monotonic()
+            state = r.hmget(key(f"job:{job_id}"), "state", "worker")
+            if state[0] == "started" and state[1] and not r.exists(key(f"worker:{state[1]}")):
+                # drain what it wrote before it went away
+                got = r.xread({key(f"out:{job_id}"): last}, count=1000)
+                for _stream, entries in got or []:
+                    for _entry_id, fields in entries:
+                        frame = json.loads(fields["f"])
+                        if frame.get("ev") == "exit":
+                            return int(frame.get("code", 1))
+                        on_frame(frame)
+                on_frame({"ev": "err", "t": f"claude-bridge: the pool worker {state[1]} went away while running "
+                                            "this job (it is not run again)"})
+                return 1
+
+
+def cancel(r, job_id: str) -> None:
+    """The caller is going away: the worker interrupts the job's turn."""
+    pipe = r.pipeline()
+    pipe.delete(key(f"caller:{job_id}"))
+    pipe.hset(key(f"job:{job_id}"), "cancel", "1")
+    pipe.execute()
+
+
+def queue_status(r) -> dict[str, Any]:
+    """Workers (from their heartbeats), their panes, and the queue depth (jobs not yet read or started)."""
+    workers = []
+    for name in sorted(r.smembers(key("workers"))):
+        info = r.hgetall(key(f"worker:{name}"))
+        if not info:
+            r.srem(key("workers"), name)
+            continue
+        info["panes"] = json.loads(info.get("panes") or "[]")
+        workers.append({"name": name, **info})
+    depth = 0
+    try:
+        for g in r.xinfo_groups(key("jobs")):
+            if g.get("name") == GROUP:
+                depth = int(g.get("lag") or 0) + int(g.get("pending") or 0)
+    except Exception:  # noqa: BLE001 - no stream yet
+        depth = 0
+    return {"workers": workers, "depth": depth}
+
+
+# -- worker side ----------------------------------------------------------------------------------
+
+class RedisConn(FrameChannel):
+    """A job's output channel on Redis, with the interface of the daemon's socket connection
+    (``send``, ``err``, ``closed``): frames go to ``out:<id>``; ``closed`` is set when the caller's
+    heartbeat expires or it asks to cancel."""
+
+    def __init__(self, r, job_id: str):
+        self.r = r
+        self.job_id = job_id
+        self.closed = threading.Event()
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def send(self, frame: dict) -> None:
+        if self.closed.is_set() and frame.get("ev") != "exit":
+            raise BrokenPipeError("the caller went away")
+        with self.lock:
+            self.r.xadd(key(f"out:{self.job_id}"), {"f": json.dumps(frame)}, maxlen=OUT_MAXLEN, approximate=True)
+
+    def watch_hangup(self) -> None:
+        def run():
+            while not self.done.wait(1.0):
+                try:
+                    gone = not self.r.exists(key(f"caller:{self.job_id}"))
+                    cancelled = self.r.hget(key(f"job:{self.job_id}"), "cancel") == "1"
+                except Exception:  # noqa: BLE001 - Redis hiccup: keep the job, retry
+                    continue
+                if gone or cancelled:
+                    self.closed.set()
+                    return
+        threading.Thread(target=run, daemon=True, name=f"hangup-{self.job_id[:8]}").start()
+
+
+class RedisWorker:
+    """The daemon's consumer of the shared queue: reads jobs while it has room, starts each once,
+    runs it with ``run_job(conn, request) -> exit code``, and keeps its heartbeat."""
+
+    def __init__(self, url: str, *, run_job: Callable[[Any, dict], int], capacity: int,
+                 roots: list[str], status: Callable[[], list[dict]], log: Callable[[str], None],
+                 name: str | None = None, own_env: Mapping[str, str] | None = None):
+        self.url = url
+        self.r = connect(url)
+        ensure_group(self.r)
+        self.run_job = run_job
+        self.slots = threading.Semaphore(max(1, capacity))
+        self.roots = [os.path.realpath(p) for p in roots]
+        self.status = status
+        self.log = log
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.own_env = dict(os.environ if own_env is None else own_env)
+        self.stopping = threading.Event()
+        self.running = 0
+        self.jobs_done = 0
+        self._script = self.r.register_script(_START)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.beat()
+        for target in (self._consume, self._heartbeat, self._reclaim):
+            t = threading.Thread(target=target, daemon=True, name=f"redis-{target.__name__}")
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            self.r.delete(key(f"worker:{self.name}"))
+            self.r.srem(key("workers"), self.name)
+        except Exception:  # noqa: BLE001 - Redis already gone
+            pass
+
+    # -- loops -----------------------------------------------------------------------------------
+    def beat(self) -> None:
+        panes = [{k: p.get(k) for k in ("pane", "key", "state", "jobs", "rss")} for p in self.status()]
+        pipe = self.r.pipeline()
+        pipe.hset(key(f"worker:{self.name}"), mapping={
+            "host": socket.gethostname(), "pid": os.getpid(), "running": self.running,
+            "jobs_done": self.jobs_done, "panes": json.dumps(panes), "updated": time.time(),
+            "roots": json.dumps(self.roots)})
+        pipe.expire(key(f"worker:{self.name}"), WORKER_TTL_S)
+        pipe.sadd(key("workers"), self.name)
+        pipe.execute()
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(WORKER_BEAT_S):
+            try:
+                self.beat()
+            except Exception as e:  # noqa: BLE001 - Redis restarting: try again next beat
+                self.log(f"redis heartbeat failed: {e}")
+
+    def _consume(self) -> None:
+        while not self.stopping.is_set():
+            if not self.slots.acquire(timeout=1.0):
+                continue
+            try:
+                got = self.r.xreadgroup(GROUP, self.name, {key("jobs"): ">"}, count=1, block=1000)
+            except Exception as e:  # noqa: BLE001 - Redis restarting: back off, keep going
+                self.slots.release()
+                self.log(f"redis read failed: {e}")
+                self.stopping.wait(1.0)
+                continue
+            entries = [(eid, f) for _s, items in got or [] for eid, f in items]
+            if not entries:
+                self.slots.release()
+                continue
+            for entry_id, fields in entries:
+                self._take(entry_id, fields.get("id", ""))
+
+    def _reclaim(self) -> None:
+        """Jobs read by a worker that died before starting them: take them over."""
+        while not self.stopping.wait(RECLAIM_IDLE_S / 3):
+            try:
+                _next, entries, *_ = self.r.xautoclaim(key("jobs"), GROUP, self.name,
+                                                       min_idle_time=int(RECLAIM_IDLE_S * 1000), count=10)
+            except Exception:  # noqa: BLE001
+                continue
+            for entry_id, fields in entries:
+                if fields is None:
+                    continue
+                if self.slots.acquire(timeout=RECLAIM_IDLE_S):
+                    self._take(entry_id, fields.get("id", ""))
+
+    def _take(self, entry_id: str, job_id: str) -> None:
+        """Start ``job_id`` if nobody has (else drop the entry); a slot is held for it."""
+        try:
+            started = self._script(keys=[key(f"job:{job_id}")], args=[self.name, time.time()])
+        except Exception:  # noqa: BLE001
+            started = 0
+        self.r.xack(key("jobs"), GROUP, entry_id)
+        if not started:
+            self.slots.release()
+            return
+        t = threading.Thread(target=self._run, args=(job_id,), daemon=True, name=f"job-{job_id[:8]}")
+        t.start()
+
+    def _run(self, job_id: str) -> None:
+        conn = RedisConn(self.r, job_id)
+        self.running += 1
+        code = 1
+        try:
+            raw = self.r.hget(key(f"job:{job_id}"), "payload")
+            req = json.loads(raw or "{}")
+            cwd = str(req.get("cwd") or "")
+            problem = self.cwd_problem(cwd)
+            if problem:
+                conn.err(problem)
+            else:
+                conn.watch_hangup()
+                req = dict(req, op="run", env=worker_env(self.own_env, req.get("env") or {}))
+                code = self.run_job(conn, req)
+        except Exception as e:  # noqa: BLE001 - the caller gets a one-line reason, never silence
+            conn.err(f"claude-bridge: the pool worker {self.name} failed: {e}")
+            code = 1
+        finally:
+            conn.done.set()
+            try:
+                conn.send({"ev": "exit", "code": code})
+                pipe = self.r.pipeline()
+                pipe.hset(key(f"job:{job_id}"), mapping={"state": "done", "code": code})
+                pipe.expire(key(f"out:{job_id}"), JOB_KEEP_S)
+                pipe.execute()
+            except Exception as e:  # noqa: BLE001
+                self.log(f"redis: could not finish job {job_id}: {e}")
+            self.running -= 1
+            self.jobs_done += 1
+            self.slots.release()
+
+    def cwd_problem(self, cwd: str) -> str | None:
+        """A one-line reason this worker cannot run a job in ``cwd``, or None."""
+        if not cwd or not os.path.isdir(cwd):
+            return f"claude-bridge: the job's directory {cwd or '(none)'} does not exist on pool worker {self.name}"
+        real = os.path.realpath(cwd)
+        if not any(real == root or real.startswith(root.rstrip("/") + "/") for root in self.roots):
+            return (f"claude-bridge: pool worker {self.name} does not run jobs in {cwd} (outside its roots: "
+                    f"{', '.join(self.roots)}; see pool start --root)")
+        return None

@@ -1,0 +1,265 @@
+"""Pool workers on a shared Redis queue: a real redis-server on a loopback port, several worker daemons
+(each with its own runtime and state dirs, standing in for hosts), callers with CLAUDE_BRIDGE_POOL_URL,
+the real CLI and the mock model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_no_leftovers, claude_processes
+
+pytestmark = pytest.mark.integration
+NEWEST_CLI_ONLY = True      # the queue's behaviour does not depend on the CLI version (conftest.py)
+
+if shutil.which("redis-server") is None:
+    pytest.skip("redis-server is not installed (scripts/setup installs it)", allow_module_level=True)
+redis = pytest.importorskip("redis")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    port = _free_port()
+    d = tmp_path / "redis"
+    d.mkdir()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(d)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    end = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.RedisError:
+            if time.monotonic() > end:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+class Workers:
+    """Worker daemons (``pool start --foreground --queue URL``), each with its own dirs (a "host")."""
+
+    def __init__(self, bed, url: str, tmp: Path):
+        self.bed, self.url, self.tmp = bed, url, tmp
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.envs: dict[str, dict] = {}
+
+    def start(self, name: str, *extra: str) -> None:
+        env = dict(self.bed.env, CLAUDE_BRIDGE_RUNTIME_DIR=str(self.tmp / name / "run"),
+                   CLAUDE_BRIDGE_STATE_DIR=str(self.tmp / name / "state"))
+        self.envs[name] = env
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "claude_bridge_tmux", "pool", "start", "--foreground", "--size", "1",
+             "--queue", self.url, "--root", str(self.bed.cwd), *extra], env=env, cwd=self.bed.cwd,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def status(self) -> dict:
+        p = subprocess.run([sys.executable, "-m", "claude_bridge_tmux", "pool", "status", "--queue", self.url,
+                            "--json"], capture_output=True, text=True, env=self.bed.env, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    def wait_idle(self, n: int, timeout: float = 60) -> dict:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            st = self.status()
+            ready = [w for w in st["workers"] if any(p["state"] == "idle" for p in w["panes"])]
+            if len(ready) >= n:
+                return st
+            time.sleep(0.2)
+        raise AssertionError(f"{n} workers with a warm pane did not show up: {self.status()}")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def workers(bed, redis_url):
+    # short paths: a worker's tmux socket lives under its runtime dir (unix socket paths max ~107 bytes)
+    hosts = Path(tempfile.mkdtemp(prefix="cbq-"))
+    w = Workers(bed, redis_url, hosts)
+    yield w
+    w.stop()
+    for env in w.envs.values():      # a SIGKILLed worker leaves its panes: the next run's gc reaps them
+        subprocess.run([sys.executable, "-m", "claude_bridge_tmux", "gc"], env=env, capture_output=True, timeout=60)
+    end = time.monotonic() + 15
+    while claude_processes(bed.home) and time.monotonic() < end:
+        time.sleep(0.2)
+    shutil.rmtree(hosts, ignore_errors=True)
+    assert claude_processes(bed.home) == []
+
+
+def call(bed, url: str, *args: str, cwd=None, env_extra=None, timeout=120) -> subprocess.CompletedProcess:
+    env = dict(bed.env, CLAUDE_BRIDGE_POOL_URL=url, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "claude_bridge_tmux", *args], capture_output=True, env=env,
+                          cwd=cwd or bed.cwd, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_jobs_from_many_callers_are_answered_by_several_workers(bed, workers):
+    workers.start("host-a")
+    workers.start("host-b")
+    workers.wait_idle(2)
+    results: dict[int, subprocess.CompletedProcess] = {}
+
+    def one(i: int) -> None:
+        results[i] = call(bed, workers.url, "-p", f"job {i}", "--output-format", "json",
+                          env_extra={"TASK_ID": str(i)})
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, p in results.items():
+        assert p.returncode == 0, p.stderr.decode()
+        assert json.loads(p.stdout)["result"] == f"MOCK-REPLY to: job {i}"
+    done = {w["name"]: int(w["jobs_done"]) for w in workers.status()["workers"]}
+    assert sum(done.values()) == 6 and all(n > 0 for n in done.values()), done
+    assert workers.status()["depth"] == 0
+
+
+def test_output_is_what_a_local_call_prints(bed, workers):
+    workers.start("host-a")
+    workers.wait_idle(1)
+    args = ("-p", "tool MOCK:tool=echo_queued", "--output-format", "stream-json", "--verbose")
+    queued = call(bed, workers.url, *args)
+    local = subprocess.run([sys.executable, "-m", "claude_bridge_tmux", *args], capture_output=True,
+                           env=dict(bed.env, CLAUDE_BRIDGE_POOL="0"), cwd=bed.cwd, timeout=120,
+                           stdin=subprocess.DEVNULL)
+    assert (queued.returncode, queued.stderr) == (local.returncode, local.stderr)
+    kinds = lambda out: [(m["type"], m.get("subtype")) for m in map(json.loads, out.splitlines())]  # noqa: E731
+    assert kinds(queued.stdout) == kinds(local.stdout)
+    assert json.loads(queued.stdout.splitlines()[-1])["result"] == "MOCK-TOOL-DONE: queued"
+
+
+def test_no_credential_in_the_job_payload(bed, workers):
+    workers.start("host-a")
+    workers.wait_idle(1)
+    p = call(bed, workers.url, "-p", "hi", env_extra={"MY_SERVICE_TOKEN": "tok-123", "GITHUB_TOKEN": "ghp_x"})
+    assert p.returncode == 0, p.stderr.decode()
+    r = redis.Redis.from_url(workers.url, decode_responses=True)
+    payloads = [r.hget(k, "payload") for k in r.scan_iter("claude-bridge:job:*")]
+    assert payloads and all(bed.env["ANTHROPIC_API_KEY"] not in pl and "tok-123" not in pl and "ghp_x" not in pl
+                            for pl in payloads)
+
+
+def test_a_cwd_outside_the_workers_roots_is_refused(bed, workers, tmp_path):
+    workers.start("host-a")
+    workers.wait_idle(1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    p = call(bed, workers.url, "-p", "hi", cwd=elsewhere)
+    assert p.returncode == 1
+    assert b"outside its roots" in p.stderr and p.stdout == b""
+    assert bed.mock.main_requests() == []
+
+
+def test_a_job_of_a_worker_that_died_before_starting_it_runs_elsewhere(bed, workers):
+    """A consumer reads the job and dies without starting it; a live worker reclaims it."""
+    from claude_bridge_tmux.pool import redisq
+    r = redis.Redis.from_url(workers.url, decode_responses=True)
+    redisq.ensure_group(r)
+    caller = subprocess.Popen([sys.executable, "-m", "claude_bridge_tmux", "-p", "reclaimed", "--output-format",
+                               "json"], env=dict(bed.env, CLAUDE_BRIDGE_POOL_URL=workers.url), cwd=bed.cwd,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    end = time.monotonic() + 20
+    got = []
+    while not got and time.monotonic() < end:       # the "dead worker" takes the job first
+        got = r.xreadgroup(redisq.GROUP, "ghost-worker", {redisq.key("jobs"): ">"}, count=1, block=500)
+    assert got, "the job was never queued"
+    workers.start("host-a")
+    out, err = caller.communicate(timeout=redisq.RECLAIM_IDLE_S + 60)
+    assert caller.returncode == 0, err.decode()
+    assert json.loads(out)["result"] == "MOCK-REPLY to: reclaimed"
+    assert len([q for q in bed.mock.main_requests() if q["prompt"] == "reclaimed"]) == 1
+
+
+def _slow_job_running(bed, workers) -> subprocess.Popen:
+    """One worker, and a caller whose job has reached the model (which takes 60 s to answer)."""
+    workers.start("host-a")
+    workers.wait_idle(1)
+    caller = subprocess.Popen([sys.executable, "-m", "claude_bridge_tmux", "-p", "slow MOCK:hang=60"],
+                              env=dict(bed.env, CLAUDE_BRIDGE_POOL_URL=workers.url), cwd=bed.cwd,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    end = time.monotonic() + 30
+    while not bed.mock.main_requests() and time.monotonic() < end:
+        time.sleep(0.1)
+    return caller
+
+
+def test_a_worker_killed_mid_turn_fails_the_job_once(bed, workers):
+    from claude_bridge_tmux.pool import redisq
+    caller = _slow_job_running(bed, workers)
+    assert bed.mock.main_requests(), "the job never reached the model"
+    workers.procs["host-a"].kill()
+    killed = time.monotonic()
+    out, err = caller.communicate(timeout=60)
+    assert caller.returncode == 1
+    assert b"went away while running this job" in err
+    assert time.monotonic() - killed < redisq.WORKER_TTL_S + 5
+    workers.start("host-b")                 # another worker does not run it again
+    workers.wait_idle(1)
+    time.sleep(2)
+    assert len(bed.mock.main_requests()) == 1
+
+
+def test_a_caller_that_goes_away_cancels_its_job(bed, workers):
+    from claude_bridge_tmux.pool import redisq
+    caller = _slow_job_running(bed, workers)
+    caller.send_signal(signal.SIGTERM)
+    assert caller.wait(10) == 128 + signal.SIGTERM
+    end = time.monotonic() + redisq.CALLER_TTL_S + 20
+    while time.monotonic() < end:
+        w = workers.status()["workers"][0]
+        if int(w["running"]) == 0:
+            break
+        time.sleep(0.5)
+    assert int(workers.status()["workers"][0]["running"]) == 0
+    p = call(bed, workers.url, "-p", "after the cancel")
+    assert p.returncode == 0 and p.stdout == b"MOCK-REPLY to: after the cancel\n"
+
+
+def test_unreachable_queue_is_a_one_line_error(bed):
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    p = call(bed, url, "-p", "hi", timeout=60)
+    assert p.returncode == 1 and p.stderr.count(b"\n") == 1 and b"cannot reach the Redis queue" in p.stderr
+    w = subprocess.run([sys.executable, "-m", "claude_bridge_tmux", "pool", "start", "--queue", url],
+                       capture_output=True, env=bed.env, cwd=bed.cwd, timeout=60, stdin=subprocess.DEVNULL)
+    assert w.returncode == 1 and b"cannot reach the Redis queue" in w.stderr
+    assert_no_leftovers(bed)
+
+
+def test_queue_status_lists_workers_and_depth(bed, workers):
+    workers.start("host-a")
+    workers.wait_idle(1)
+    p = subprocess.run([sys.executable, "-m", "claude_bridge_tmux", "pool", "status", "--queue", workers.url],
+                       capture_output=True, text=True, env=bed.env, timeout=30)
+    assert p.returncode == 0
+    assert "1 worker(s), 0 job(s) waiting" in p.stdout and "idle" in p.stdout
