@@ -454,7 +454,7 @@ class ClaudeSession:
                  cancel: threading.Event | None = None,
                  gate: enginemod.Gate | None = None,
                  unknown_command_to_model: bool = False, fast_end: bool = False) -> TurnOutcome:
-        """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (launch argument).
+        """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (given at launch).
 
         The decisions are :class:`~claude_bridge_tmux.follow.engine.TurnEngine`'s; this loop only
         gathers its events (hooks, transcript records, screens) and carries out its actions.

@@ -30,8 +30,6 @@ STRIPPED_PREFIXES = ("TMUX",)
 # Interactive claude would keep running the tool's updater and terminal probes; print mode does not.
 DEFAULT_ENV = {"DISABLE_AUTOUPDATER": "1"}
 
-# Prompts up to this many UTF-8 bytes go as claude's launch argument (Linux MAX_ARG_STRLEN is 128 KiB).
-
 # Options the bridge handles itself in this version; other "bridge"-handled options are refused.
 SUPPORTED_BRIDGE_OPTIONS = {"print", "output-format", "verbose", "help", "version",
                             # accepted, not forwarded: no auth_status lines (as claude when logged in);

@@ -4,7 +4,7 @@ One thread per connection.  A ``run`` request is prepared exactly like a cold ca
 plan and output code: ``runner.prepare`` / ``runner.emit_turn``), so pooled output is what the cold
 path prints.  Calls that need a pane of their own — a caller-chosen ``--session-id``, ``--resume``,
 ``--continue``, ``--fork-session``, or a prompt starting with ``/`` or ``!`` (claude's input box
-would treat it as a command; as a launch argument it means what it means to ``claude -p``) — get a
+would treat it as a command; given at launch it means what it means to ``claude -p``) — get a
 dedicated pane started for them on the daemon's tmux server, closed afterwards.
 
 The daemon outlives its clients; a client that disconnects cancels its job (the pane is interrupted
