@@ -37,7 +37,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from claude_bridge_tmux.errors import BridgeError
@@ -221,22 +221,66 @@ class Session:
         self.close()
 
 
-class Pool:
-    """Asyncio front to the pool daemon: each ``ask`` is one fresh-conversation job on a warm pane.
+class ResultStore:
+    """Answered items of a producer, kept across restarts: an SQLite file (stdlib ``sqlite3``) mapping
+    ``item_id`` to its ``result`` object. Thread-safe; each ``put`` is committed at once."""
 
-    ``Pool(cwd=None, env=None, start=True)``: with ``start`` a daemon is started when none runs
-    (same as ``CLAUDE_BRIDGE_POOL=start``).
+    def __init__(self, path: str | os.PathLike):
+        import sqlite3
+        import threading
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("CREATE TABLE IF NOT EXISTS results (item_id TEXT PRIMARY KEY, result TEXT NOT NULL, "
+                         "created REAL NOT NULL)")
+
+    def get(self, item_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT result FROM results WHERE item_id = ?", (item_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, item_id: str, result: dict) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                             (item_id, json.dumps(result), time.time()))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class ValidationFailed(BridgeError):
+    """``validate`` still rejected the answer after ``max_validation_retries`` re-asks; ``last_result``
+    holds the last answer and ``problem`` the last reason."""
+
+    def __init__(self, message: str, last_result: dict, problem: str):
+        super().__init__(message)
+        self.last_result = last_result
+        self.problem = problem
+
+
+class Pool:
+    """Asyncio front to the pool: each ``ask`` is one fresh-conversation job on a warm pane.
+
+    ``Pool(cwd=None, env=None, start=True, queue_url=None, store=None)``: with ``start`` a local daemon
+    is started when none runs (same as ``CLAUDE_BRIDGE_POOL=start``); ``queue_url`` (default: the env's
+    ``CLAUDE_BRIDGE_POOL_URL``) sends the jobs to a shared Redis queue instead (pool/redisq.py);
+    ``store`` (a path) keeps answered ``item_id``s so that a restarted producer does not ask them again.
     """
 
-    def __init__(self, *, cwd: str | None = None, env: dict[str, str] | None = None, start: bool = True):
+    def __init__(self, *, cwd: str | None = None, env: dict[str, str] | None = None, start: bool = True,
+                 queue_url: str | None = None, store: str | os.PathLike | None = None):
         self.cwd = os.path.abspath(cwd or os.getcwd())
         self.env = dict(os.environ if env is None else env)
         self.start = start
+        self.queue_url = queue_url or self.env.get("CLAUDE_BRIDGE_POOL_URL")
+        self.store = ResultStore(store) if store is not None else None
 
     def _socket(self) -> str:
         return poolclient.socket_path(self.env)
 
     async def _run(self, argv: list[str]) -> tuple[bytes, str, int]:
+        if self.queue_url:
+            return await asyncio.to_thread(self._run_queued, argv)
         path = self._socket()
         if not os.path.exists(path):
             if not self.start or not await asyncio.to_thread(poolclient.start_daemon, self.env):
@@ -261,21 +305,53 @@ class Pool:
         finally:
             writer.close()
 
-    async def ask(self, prompt: str, *, json_schema: dict | None = None, max_schema_retries: int = 2,
-                  **claude_flags: Any) -> dict:
-        """Ask one prompt; return the ``result`` object (with ``structured_output`` when ``json_schema``
-        is given and the answer validates).  An invalid answer is re-asked with the validation error,
-        at most ``max_schema_retries`` times, then SchemaError.  Raises BridgeError on failures."""
+    def _run_queued(self, argv: list[str]) -> tuple[bytes, str, int]:
+        from claude_bridge_tmux.pool import redisq
+        assert self.queue_url is not None
+        try:
+            r = redisq.connect(self.queue_url)
+        except redisq.QueueError as e:
+            raise BridgeError(str(e)) from e
+        job_id = redisq.submit(r, argv=argv, stdin=None, cwd=self.cwd, env=self.env)
+        out, err = bytearray(), []
+
+        def on_frame(frame: dict) -> None:
+            if frame.get("ev") == "out":
+                out.extend(base64.b64decode(frame["b"]))
+            elif frame.get("ev") == "err":
+                err.append(frame.get("t", ""))
+        code = redisq.follow(r, job_id, on_frame)
+        return bytes(out), "\n".join(err), code
+
+    async def _result(self, argv: list[str]) -> dict:
+        out, err, code = await self._run(argv)
+        if not out.strip():
+            raise BridgeError(err.strip() or f"claude-bridge exited {code} without a result", code)
+        return json.loads(out)
+
+    async def ask(self, prompt: str, *, item_id: str | None = None,
+                  validate: Callable[[dict], str | None] | None = None, max_validation_retries: int = 5,
+                  json_schema: dict | None = None, max_schema_retries: int = 2, **claude_flags: Any) -> dict:
+        """Ask one prompt; return the ``result`` object.
+
+        ``item_id``: with a ``store``, an item answered before is returned from it without asking, and
+        a new answer is stored. ``validate(result) -> str | None``: a reason to reject the answer; the
+        reason is sent back in the same conversation (``--resume``), as OpenBridge does, at most
+        ``max_validation_retries`` times, then ValidationFailed. ``json_schema``: the answer must be
+        JSON matching it (``structured_output``); a mismatch is re-asked with the validation error at
+        most ``max_schema_retries`` times, then SchemaError. Raises BridgeError on failures.
+        """
+        if item_id is not None and self.store is not None:
+            stored = self.store.get(item_id)
+            if stored is not None:
+                return stored
+        flags = flags_to_argv(claude_flags)
         text = _schema_prompt(prompt, json_schema) if json_schema is not None else prompt
         attempts = 0
         while True:
-            out, err, code = await self._run(["-p", *flags_to_argv(claude_flags), "--output-format", "json",
-                                              "--", text])
-            if not out.strip():
-                raise BridgeError(err.strip() or f"claude-bridge exited {code} without a result", code)
-            result = json.loads(out)
+            result = await self._result(["-p", *flags, "--output-format", "json", "--", text])
             if json_schema is None or result.get("is_error"):
-                return result
+                break
             try:
                 value = extract_json(result.get("result") or "")
                 problem = _validate(value, json_schema)
@@ -283,12 +359,25 @@ class Pool:
                 problem = f"not JSON ({e})"
             if problem is None:
                 result["structured_output"] = value
-                return result
+                break
             if attempts >= max_schema_retries:
                 raise SchemaError(f"the answer does not match the schema: {problem}", result)
             attempts += 1
             text = (f"{_schema_prompt(prompt, json_schema)}\n\nA previous answer was rejected: {problem}. "
                     f"Previous answer:\n{result.get('result')}")
+        retries = 0
+        while validate is not None and not result.get("is_error"):
+            why = validate(result)
+            if why is None:
+                break
+            if retries >= max_validation_retries:
+                raise ValidationFailed(f"the answer was rejected {retries + 1} times: {why}", result, why)
+            retries += 1
+            result = await self._result(["-p", *flags, "--resume", str(result["session_id"]),
+                                         "--output-format", "json", "--", why])
+        if item_id is not None and self.store is not None and not result.get("is_error"):
+            self.store.put(item_id, result)
+        return result
 
     def ask_sync(self, prompt: str, **kwargs: Any) -> dict:
         """``ask`` for code without an event loop."""

@@ -100,3 +100,25 @@ def test_pool_ask_fan_out_and_schema(pool):  # noqa: F811
     asked = [r for r in pool.mock.main_requests() if r["prompt"].startswith("not json")]
     assert len(asked) == 2, "one retry with the validation error"
     assert "previous answer was rejected" in asked[1]["prompt"].lower()
+
+
+def test_pool_ask_validate_reasks_in_the_same_conversation_and_store_skips_answered_items(pool, tmp_path):  # noqa: F811
+    store = tmp_path / "answers.sqlite"
+    p = Pool(cwd=str(pool.cwd), env=pool.env, start=False, store=store)
+    seen: list[str] = []
+
+    def validate(result: dict) -> str | None:
+        seen.append(result["result"])
+        return None if len(seen) >= 2 else "Say it again, please"
+
+    first = p.ask_sync("item one", item_id="one", validate=validate)
+    assert first["result"] == "MOCK-REPLY to: Say it again, please"
+    assert [r["prompt"] for r in pool.mock.main_requests()][-2:] == ["item one", "Say it again, please"]
+    assert pool.mock.main_requests()[-1]["nmsg"] > pool.mock.main_requests()[-2]["nmsg"], "same conversation"
+    n = len(pool.mock.main_requests())
+    again = Pool(cwd=str(pool.cwd), env=pool.env, start=False, store=store)   # a restarted producer
+    assert again.ask_sync("item one", item_id="one", validate=validate) == first
+    assert len(pool.mock.main_requests()) == n, "an answered item is not asked again"
+    from claude_bridge_tmux.api import ValidationFailed
+    with pytest.raises(ValidationFailed, match="rejected 2 times"):
+        p.ask_sync("never good", validate=lambda r: "still wrong", max_validation_retries=1)
