@@ -334,7 +334,12 @@ class ClaudeSession:
                 return
             dead, status = self.pane.status()
             if dead:
-                raise TurnError("claude exited during start-up", self.pane.screen(history=True), "exited", status)
+                end = time.monotonic() + 1.0
+                while status is None and time.monotonic() < end:   # tmux may report the status a moment later
+                    time.sleep(0.05)
+                    dead, status = self.pane.status()
+                raise TurnError("claude exited during start-up", self.pane.screen(history=True), "exited",
+                                status if status is not None else 1)
             dialog = screenmod.find_dialog(lines)
             if dialog is not None:
                 raise TurnError(dialog.reason, lines, dialog.kind)

@@ -363,6 +363,10 @@ class RedisWorker:
             self.running -= 1
             self.jobs_done += 1
             self.slots.release()
+            try:
+                self.beat()           # status shows the finished job at once
+            except Exception:  # noqa: BLE001 - the next heartbeat retries
+                pass
 
     def cwd_problem(self, cwd: str) -> str | None:
         """A one-line reason this worker cannot run a job in ``cwd``, or None."""

@@ -140,7 +140,12 @@ def test_jobs_from_many_callers_are_answered_by_several_workers(bed, workers):
     for i, p in results.items():
         assert p.returncode == 0, p.stderr.decode()
         assert json.loads(p.stdout)["result"] == f"MOCK-REPLY to: job {i}"
-    done = {w["name"]: int(w["jobs_done"]) for w in workers.status()["workers"]}
+    end = time.monotonic() + 10
+    while True:       # a worker's counters reach Redis with its heartbeat, right after its job
+        done = {w["name"]: int(w["jobs_done"]) for w in workers.status()["workers"]}
+        if sum(done.values()) == 6 or time.monotonic() > end:
+            break
+        time.sleep(0.2)
     assert sum(done.values()) == 6 and all(n > 0 for n in done.values()), done
     assert workers.status()["depth"] == 0
 
