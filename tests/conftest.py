@@ -144,19 +144,22 @@ def bed(tmp_path, mock, claude_bin) -> Bed:
     assert_no_leftovers(b)
 
 
+def other_pids() -> list[int]:
+    """Every process in /proc but this one."""
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != os.getpid()]
+
+
 def claude_processes(home: Path) -> list[int]:
     """PIDs of live processes whose environment has HOME=<home> (claude started for this bed)."""
     needle = f"HOME={home}".encode()
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    for entry in other_pids():
         try:
             with open(f"/proc/{entry}/environ", "rb") as f:
                 if needle in f.read().split(b"\0"):
                     with open(f"/proc/{entry}/stat", "rb") as s:
                         if s.read().split()[2] != b"Z":
-                            pids.append(int(entry))
+                            pids.append(entry)
         except OSError:
             continue
     return pids

@@ -333,11 +333,7 @@ class ClaudeSession:
             if screenmod.is_ready(lines):
                 return
             dead, status = self.pane.status()
-            if dead:
-                end = time.monotonic() + 1.0
-                while status is None and time.monotonic() < end:   # tmux may report the status a moment later
-                    time.sleep(0.05)
-                    dead, status = self.pane.status()
+            if dead:   # an exit during start-up is an error exit even when tmux gives no status
                 raise TurnError("claude exited during start-up", self.pane.screen(history=True), "exited",
                                 status if status is not None else 1)
             dialog = screenmod.find_dialog(lines)

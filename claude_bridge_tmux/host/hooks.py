@@ -64,16 +64,31 @@ def gate_dir(spool: Path) -> Path:
     return spool.parent / "gate"
 
 
+def waiting_sink_command(spool: Path, name: str, answers: Path, *, tries: int | None = None,
+                         alive_pid: int | None = None) -> str:
+    """A hook command that spools its payload as ``<spool>/<name>.<pid>.json`` (read by HookSpool),
+    then waits for the bridge's answer ``<answers>/<pid>`` and prints it as the hook's output.
+
+    The wait ends early after ``tries`` polls of 20 ms, or once process ``alive_pid`` (the bridge) is
+    gone, so a bridge that went away never blocks claude. Built from the bridge's own paths only."""
+    target = shlex.quote(str(spool / name))
+    reply = shlex.quote(str(answers))
+    keep_waiting = []
+    if tries is not None:
+        keep_waiting.append(f"[ $i -lt {tries} ]")
+    if alive_pid is not None:
+        keep_waiting.append(f"kill -0 {alive_pid} 2>/dev/null")
+    cond = " && ".join(['[ ! -e "$r" ]', *keep_waiting])
+    return (f'f={target}.$$; cat > "$f.tmp" && mv "$f.tmp" "$f.json"; r={reply}/$$; i=0; '
+            f'while {cond}; do sleep 0.02; i=$((i+1)); done; '
+            f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
+
+
 def _gate_command(spool: Path) -> str:
     """PostToolUse: spool the payload, then wait for the bridge's answer ``<gate>/<pid>`` and print it
     (``{"continue":false,...}`` stops the turn before the next model request; an empty file lets it go on).
     Without an answer in GATE_WAIT_S seconds claude goes on (a bridge that went away never blocks it)."""
-    target = shlex.quote(str(spool / "PostToolUse"))
-    reply = shlex.quote(str(gate_dir(spool)))
-    tries = GATE_WAIT_S * 50
-    return (f'f={target}.$$; cat > "$f.tmp" && mv "$f.tmp" "$f.json"; r={reply}/$$; i=0; '
-            f'while [ ! -e "$r" ] && [ $i -lt {tries} ]; do sleep 0.02; i=$((i+1)); done; '
-            f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
+    return waiting_sink_command(spool, "PostToolUse", gate_dir(spool), tries=GATE_WAIT_S * 50)
 
 
 def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: bool = False) -> dict[str, Any]:

@@ -357,7 +357,7 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         submit = "paste"
     elif _opt(parsed, "mcp-config") and config.submit != "launch":
         # `claude -p` connects the MCP servers before its first request; interactive claude (2.1.197)
-        # sends a launch-argument prompt before they are up, so the first request lacks their tools.
+        # sends a prompt given at launch before they are up, so the first request lacks their tools.
         # Submitting once the input prompt is ready gives local servers the time to connect.
         submit = "paste"
     return RunPlan(

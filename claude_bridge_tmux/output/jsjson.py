@@ -134,56 +134,49 @@ def js_parse_error(text: str) -> str | None:
         while pos < len(text) and text[pos] in _WS:
             pos += 1
 
-    def value() -> None:
-        nonlocal pos
+    def next_char(at_eof: str) -> str:
+        """The next non-space character (not consumed); ``at_eof`` is the error at the end of the text."""
         ws()
         if pos >= len(text):
-            raise _JsParseError("Unexpected EOF")
-        c = text[pos]
+            raise _JsParseError(at_eof)
+        return text[pos]
+
+    def value() -> None:
+        nonlocal pos
+        c = next_char("Unexpected EOF")
         if c == "{":
             pos += 1
-            ws()
-            if pos < len(text) and text[pos] == "}":
+            if next_char("Unexpected EOF") == "}":
                 pos += 1
                 return
             first = True
             while True:
-                ws()
-                if pos >= len(text):
-                    raise _JsParseError("Unexpected EOF")
-                if text[pos] != '"':
+                if next_char("Unexpected EOF") != '"':
                     raise _JsParseError("Expected '}'" if first else "Property name must be a string literal")
                 string()
-                ws()
-                if pos >= len(text):
-                    raise _JsParseError("Unexpected EOF")
-                if text[pos] != ":":
+                if next_char("Unexpected EOF") != ":":
                     raise _JsParseError("Expected ':' before value in object property definition")
                 pos += 1
                 value()
-                ws()
-                if pos >= len(text):
-                    raise _JsParseError("Expected '}'")
-                if text[pos] == "}":
-                    pos += 1
-                    return
-                if text[pos] != ",":
-                    raise _JsParseError("Expected '}'")
+                c = next_char("Expected '}'")
                 pos += 1
+                if c == "}":
+                    return
+                if c != ",":
+                    raise _JsParseError("Expected '}'")
                 first = False
         if c == "[":
             pos += 1
-            ws()
-            if pos < len(text) and text[pos] == "]":
+            if next_char("Unexpected EOF") == "]":
                 pos += 1
                 return
             while True:
                 value()
-                ws()
-                if pos >= len(text) or text[pos] not in ",]":
+                c = next_char("Expected ']'")
+                if c not in ",]":
                     raise _JsParseError("Expected ']'")
                 pos += 1
-                if text[pos - 1] == "]":
+                if c == "]":
                     return
         if c == '"':
             string()

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from claude_bridge_tmux.config import POOL_IDLE_TIMEOUT_S as DEFAULT_IDLE_TIMEOUT
@@ -44,6 +45,8 @@ def default_rss_budget(meminfo: str = "/proc/meminfo") -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 4 << 30
+
+
 START_TIMEOUT = 60.0
 CLEAR_TIMEOUT = 30.0
 
@@ -60,12 +63,13 @@ class LaunchConfig:
     settings: dict
     deny: bool
 
-    @property
+    # computed once: a job's config is asked for its key on every try to take a pane
+    @cached_property
     def material(self) -> dict:
         return key_material(self.claude_bin, self.version, self.cwd, self.env, self.claude_args,
                             self.settings, self.deny)
 
-    @property
+    @cached_property
     def key(self) -> str:
         return pane_key(self.material)
 

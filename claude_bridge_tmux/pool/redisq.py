@@ -96,6 +96,18 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
+def cwd_problem(cwd: str, roots: list[str], worker: str) -> str | None:
+    """A one-line reason worker ``worker`` cannot run a job in ``cwd``: it does not exist there, or it
+    is not inside one of ``roots`` (real paths: a symlink out of a root counts as outside). None if fine."""
+    if not cwd or not os.path.isdir(cwd):
+        return f"claude-bridge: the job's directory {cwd or '(none)'} does not exist on pool worker {worker}"
+    real = os.path.realpath(cwd)
+    if not any(real == root or real.startswith(root.rstrip("/") + "/") for root in roots):
+        return (f"claude-bridge: pool worker {worker} does not run jobs in {cwd} (outside its roots: "
+                f"{', '.join(roots)}; see pool start --root)")
+    return None
+
+
 def ensure_group(r) -> None:
     import redis
     try:
@@ -369,11 +381,5 @@ class RedisWorker:
                 pass
 
     def cwd_problem(self, cwd: str) -> str | None:
-        """A one-line reason this worker cannot run a job in ``cwd``, or None."""
-        if not cwd or not os.path.isdir(cwd):
-            return f"claude-bridge: the job's directory {cwd or '(none)'} does not exist on pool worker {self.name}"
-        real = os.path.realpath(cwd)
-        if not any(real == root or real.startswith(root.rstrip("/") + "/") for root in self.roots):
-            return (f"claude-bridge: pool worker {self.name} does not run jobs in {cwd} (outside its roots: "
-                    f"{', '.join(self.roots)}; see pool start --root)")
-        return None
+        """A one-line reason this worker cannot run a job in ``cwd``, or None (see :func:`cwd_problem`)."""
+        return cwd_problem(cwd, self.roots, self.name)

@@ -35,7 +35,7 @@ def _raise_terminated(signum, _frame):
     raise Terminated(signum)
 
 
-class _Signals:
+class TerminationSignals:
     """Turn SIGINT/SIGTERM/SIGHUP into ``Terminated`` for the duration of a run."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -78,7 +78,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
     log = make_logger(env, err)
     if observer is not None:
         log, err = observer.attach(log, err)
-    with _Signals():
+    with TerminationSignals():
         try:
             try:
                 prep = prepare(argv, env=env, cwd=cwd, warn=err,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import socket
 import sys
@@ -31,26 +30,19 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from claude_bridge_tmux.follow.transcript import DirectoryWatch
+from claude_bridge_tmux.host.hooks import HookSpool, waiting_sink_command
 from claude_bridge_tmux.host.paths import atomic_write, new_run_dir
 from claude_bridge_tmux.run import mcp_stdio
 
-POLL_S = 0.02
+POLL_S = 1.0                  # s: the relay directory is re-read at least this often (a missed watch event)
 DEFAULT_WAIT_S = 600          # a hook waits this long for the SDK's answer (the SDK's own limit is 60 s)
 SDK_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "UserPromptSubmit", "Stop", "SubagentStop",
               "SubagentStart", "PreCompact", "Notification", "SessionStart", "SessionEnd", "PermissionRequest")
-
-
-def _relay_command(relay: Path, name: str, bridge_pid: int) -> str:
-    target = shlex.quote(str(relay / name))
-    answers = shlex.quote(str(relay / "answers"))
-    return (f'f={target}.$$; cat > "$f.tmp" && mv "$f.tmp" "$f.json"; r={answers}/$$; '
-            f'while [ ! -e "$r" ] && kill -0 {bridge_pid} 2>/dev/null; do sleep {POLL_S}; done; '
-            f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
 
 
 def rewrite_mcp_config(value: str, socket_path: str, cwd: str) -> tuple[str, list[str]]:
@@ -121,7 +113,9 @@ class Relay:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._seen: set[str] = set()
+        self._spool = HookSpool(self.dir)
+        self._wake = threading.Event()
+        self._watch: DirectoryWatch | None = None
         self.mcp_socket = self.dir / "mcp.sock"
         self._mcp_listener: socket.socket | None = None
 
@@ -148,16 +142,19 @@ class Relay:
         for event, matchers in self.matchers.items():
             for k, m in enumerate(matchers):
                 entry: dict[str, Any] = {"hooks": [{"type": "command",
-                                                    "command": _relay_command(self.dir, f"{event}-{k}", pid),
+                                                    "command": self._command(f"{event}-{k}", pid),
                                                     "timeout": int(m.get("timeout") or DEFAULT_WAIT_S)}]}
                 if m.get("matcher"):
                     entry["matcher"] = m["matcher"]
                 out.setdefault(event, []).append(entry)
         if self.can_use_tool:
             out.setdefault("PermissionRequest", []).append({"matcher": "*", "hooks": [{
-                "type": "command", "command": _relay_command(self.dir, "PermissionRequest-can_use_tool", pid),
+                "type": "command", "command": self._command("PermissionRequest-can_use_tool", pid),
                 "timeout": DEFAULT_WAIT_S}]})
         return out
+
+    def _command(self, name: str, pid: int) -> str:
+        return waiting_sink_command(self.dir, name, self.dir / "answers", alive_pid=pid)
 
     def use_sdk_mcp_servers(self, claude_args: list[str], cwd: str) -> list[str]:
         """Rewrite every ``--mcp-config`` value of ``claude_args`` (in place) so that the SDK's
@@ -179,7 +176,8 @@ class Relay:
             self._mcp_listener = listener
         return names
 
-    def start(self, _session=None) -> None:
+    def start(self) -> None:
+        self._watch = DirectoryWatch(self.dir, self._wake.set)
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sdk-relay")
         self._thread.start()
         if self._mcp_listener is not None:
@@ -187,6 +185,9 @@ class Relay:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+        if self._watch is not None:
+            self._watch.close()
         if self._mcp_listener is not None:
             with contextlib.suppress(OSError):
                 self._mcp_listener.close()
@@ -266,27 +267,16 @@ class Relay:
 
     # -- requests from the pane ------------------------------------------------------------------
     def _loop(self) -> None:
+        """Each hook call spooled by claude (woken by the directory watch) is served in a thread."""
         while not self._stop.is_set():
-            try:
-                names = sorted(n for n in os.listdir(self.dir) if n.endswith(".json"))
-            except OSError:
-                names = []
-            for name in names:
-                if name in self._seen:
-                    continue
-                self._seen.add(name)
-                threading.Thread(target=self._serve, args=(self.dir / name,), daemon=True).start()
-            self._stop.wait(POLL_S)
+            for hook in self._spool.drain():
+                threading.Thread(target=self._serve, args=(hook.event, hook.payload, hook.pid), daemon=True).start()
+            self._wake.wait(POLL_S)
+            self._wake.clear()
 
-    def _serve(self, path: Path) -> None:
-        stem, _, _ = path.name.rpartition(".json")[0].partition(".")
-        pid = path.name.split(".")[1]
-        try:
-            payload = orjson.loads(path.read_bytes())
-            path.unlink()
-        except (OSError, orjson.JSONDecodeError):
-            return
-        event, _, index = stem.partition("-")
+    def _serve(self, name: str, payload: dict, pid: int | None) -> None:
+        """Answer hook call ``name`` (``<Event>-<matcher index>`` or ``PermissionRequest-can_use_tool``)."""
+        event, _, index = name.partition("-")
         try:
             if index == "can_use_tool":
                 answer = self._can_use_tool(payload)
@@ -295,8 +285,9 @@ class Relay:
         except Exception as e:  # noqa: BLE001 - a relay failure must not block claude: answer "no decision"
             self.log(f"relay {event}: {e}")
             answer = {}
-        with contextlib.suppress(OSError):
-            atomic_write(self.dir / "answers" / pid, orjson.dumps(answer))
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                atomic_write(self.dir / "answers" / str(pid), orjson.dumps(answer))
 
     def _can_use_tool(self, payload: dict) -> dict:
         req = {"subtype": "can_use_tool", "tool_name": payload.get("tool_name"),

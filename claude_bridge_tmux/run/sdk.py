@@ -41,10 +41,13 @@ from claude_bridge_tmux.output.messages import line_timestamp
 from claude_bridge_tmux.run.lifecycle import dedicated_session, new_session
 from claude_bridge_tmux.run.prepare import new_init_probe, prepare
 from claude_bridge_tmux.run.relay import Relay
-from claude_bridge_tmux.run.turn import _message_text, emit_turn, report_error, stream_input_error
+from claude_bridge_tmux.run.turn import emit_turn, message_text, report_error, stream_input_error
 from claude_bridge_tmux.versions import dialect
 
 INTERRUPT_SETTLE_S = 1.5      # after Escape: how long the interrupted turn's last records are awaited
+FIRST_MESSAGE_WAIT_S = 0.25   # after initialize: how long a first user message is awaited before the pane starts
+# the SDK's permission modes (2.1.329's --permission-mode calls "default" "manual"; the footer shows both)
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "bypassPermissions")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\[\]/@-]{0,127}\Z")
 
 
@@ -59,10 +62,6 @@ def _without_option(args: list[str], name: str) -> list[str]:
         elif not a.startswith(name + "="):
             out.append(a)
     return out
-
-
-PERMISSION_MODES = ("default", "acceptEdits", "plan", "auto", "bypassPermissions")
-FIRST_MESSAGE_WAIT_S = 0.25   # after initialize: how long a first user message is awaited before the pane starts
 
 
 class FdLines:
@@ -158,7 +157,6 @@ class SdkSession:
         self.inbox: queue.Queue[dict | None] = queue.Queue()
         self.interrupted = threading.Event()
         self.turn_running = threading.Event()
-        self.initialized = threading.Event()
         self.bad_line: str | None = None
         self.eof = False
         self.pane_started = threading.Event()
@@ -195,35 +193,26 @@ class SdkSession:
         """Read up to the SDK's ``initialize`` (or a first user message, from a caller that sends none);
         then, for up to FIRST_MESSAGE_WAIT_S, the first user message: ``query()`` writes it right after
         initialize is answered, and a message known before the pane starts is handed to claude at launch."""
-        while True:
+        kind = None
+        while kind not in ("initialize", "user"):
             raw = lines.readline()
-            if not raw:
-                self.eof = True
-                self.inbox.put(None)
+            kind = self._route(raw) if raw else "eof"
+            if kind in ("eof", "bad"):
+                self._end_of_input()
                 return
-            kind = self._route(raw)
-            if kind == "bad":
-                self.eof = True
-                self.inbox.put(None)
-                return
-            if kind == "user":
-                return
-            if kind == "initialize":
-                break
         end = time.monotonic() + FIRST_MESSAGE_WAIT_S
         while self.inbox.empty():
             left = end - time.monotonic()
             if left <= 0 or not lines.wait_readable(left):
                 return
             raw = lines.readline()
-            if not raw:
-                self.eof = True
-                self.inbox.put(None)
+            if not raw or self._route(raw) == "bad":
+                self._end_of_input()
                 return
-            if self._route(raw) == "bad":
-                self.eof = True
-                self.inbox.put(None)
-                return
+
+    def _end_of_input(self) -> None:
+        self.eof = True
+        self.inbox.put(None)
 
     def read_stdin(self, lines: FdLines) -> None:
         """Route every stdin line until EOF (then ``None`` goes to the turn queue)."""
@@ -235,8 +224,7 @@ class SdkSession:
         except (OSError, ValueError):
             pass
         finally:
-            self.eof = True
-            self.inbox.put(None)
+            self._end_of_input()
 
     def on_control_request(self, frame: dict) -> None:
         rid = str(frame.get("request_id") or "")
@@ -247,7 +235,6 @@ class SdkSession:
             if problem:
                 self.out.frame(error(rid, problem))
                 return
-            self.initialized.set()
             self.out.frame(success(rid, initialize_response(self.prep.version, self.prep.plan.permission_mode)))
         elif sub == "interrupt":
             if self.turn_running.is_set() and self.session is not None:
@@ -277,7 +264,7 @@ class SdkSession:
         except IndexError:
             return None
         plan = self.prep.plan
-        if obj is None or _message_text(obj.get("message")) is None or "--mcp-config" in plan.claude_args \
+        if obj is None or message_text(obj.get("message")) is None or "--mcp-config" in plan.claude_args \
                 or plan.env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
             return None
         return self.inbox.get()
@@ -329,7 +316,7 @@ class SdkSession:
                     started = True
                 self.set_model(obj, emitter)
                 continue
-            text = _message_text(obj.get("message"))
+            text = message_text(obj.get("message"))
             if text is None:
                 self.err("claude-bridge: only text content can be sent through an interactive pane "
                          "(a user message has image or other non-text blocks)")
@@ -394,10 +381,10 @@ class SdkSession:
         self.out.frame(success(rid, {"model": resolved} if v2 else None))
 
     def after_interrupt(self, emitter: Emitter) -> int:
-        assert self.session is not None
         """The turn was interrupted (Escape): print the records claude writes for it, then the
         ``error_during_execution`` result the CLI sends after an SDK interrupt; the pane stays for the
         next message."""
+        assert self.session is not None
         end = time.monotonic() + INTERRUPT_SETTLE_S
         seen_marker = False
         while time.monotonic() < end and not seen_marker:
@@ -424,7 +411,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
     """Serve one Agent SDK connection (see the module docstring); return the exit code."""
     import sys
 
-    from claude_bridge_tmux.run.cold import Terminated, _Signals, make_logger
+    from claude_bridge_tmux.run.cold import Terminated, TerminationSignals, make_logger
     env = dict(os.environ if env is None else env)
     cwd = os.path.abspath(cwd or os.getcwd())
     stdin = stdin or sys.stdin.buffer
@@ -435,7 +422,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
         print(msg, file=stderr, flush=True)
 
     log = make_logger(env, err)
-    with _Signals():
+    with TerminationSignals():
         try:
             try:
                 prep = prepare(["-p", *argv], env=env, cwd=cwd, warn=err, read_stdin=None)
@@ -468,7 +455,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                     sdk.restart = restart
                     relay.start()
                     probe = new_init_probe(prep) if not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE") else None
-                    session.start(launch_prompt=_message_text(first.get("message")) if first else None)
+                    session.start(launch_prompt=message_text(first.get("message")) if first else None)
                     sdk.pane_started.set()
                     if not sdk.eof:
                         threading.Thread(target=sdk.read_stdin, args=(lines,), daemon=True,

@@ -206,7 +206,7 @@ def stream_input_error(line: str, version: str, exc: ValueError) -> str:
     return f"Error parsing streaming input line: {line}: SyntaxError: JSON Parse error: {getattr(exc, 'msg', exc)}"
 
 
-def _message_text(message) -> str | None:
+def message_text(message) -> str | None:
     """The prompt of a stream-json user message: its string content, or its text blocks joined;
     None when it has other blocks (images, documents: a pane cannot take them)."""
     content = message.get("content") if isinstance(message, dict) else None
@@ -238,7 +238,7 @@ def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, s
             return 1
         if not isinstance(obj, dict) or obj.get("type") != "user":
             continue
-        text = _message_text(obj.get("message"))
+        text = message_text(obj.get("message"))
         if text is None:
             err("claude-bridge: only text content can be sent through an interactive pane "
                 "(a stream-json input message has image or other non-text blocks)")

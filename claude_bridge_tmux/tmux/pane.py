@@ -30,6 +30,7 @@ from claude_bridge_tmux.host.paths import write_private
 from claude_bridge_tmux.tmux import launch as launch_module
 
 PANE_WIDTH = 250
+STATUS_SETTLE_S = 1.0     # s a dead pane's exit status may take to appear in tmux
 PANE_HEIGHT = 50
 
 TMUX_CONF = """\
@@ -172,15 +173,22 @@ class ClaudePane:
             return []
 
     def status(self) -> tuple[bool, int | None]:
-        """``(dead, exit_status)``; a vanished pane or server counts as dead with status None."""
-        try:
-            out = self._tmux("display-message", "-p", "-t", self.pane_id, "#{pane_dead} #{pane_dead_status}")
-        except PaneError:
-            return True, None
-        parts = (out[0] if out else "").split()
-        if not parts or parts[0] != "1":
-            return False, None
-        return True, int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else None
+        """``(dead, exit_status)``; a vanished pane or server counts as dead with status None. A pane
+        that has just died may show no status yet: it is asked again for up to STATUS_SETTLE_S."""
+        end = time.monotonic() + STATUS_SETTLE_S
+        while True:
+            try:
+                out = self._tmux("display-message", "-p", "-t", self.pane_id, "#{pane_dead} #{pane_dead_status}")
+            except PaneError:
+                return True, None
+            parts = (out[0] if out else "").split()
+            if not parts or parts[0] != "1":
+                return False, None
+            if len(parts) > 1 and parts[1].lstrip("-").isdigit():
+                return True, int(parts[1])
+            if time.monotonic() > end:
+                return True, None
+            time.sleep(0.05)
 
     def pid(self) -> int | None:
         """PID of the pane's process (claude after the trampoline's exec)."""

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import assert_no_leftovers, claude_processes, stream_lines
+from tests.conftest import assert_no_leftovers, claude_processes, other_pids, stream_lines
 
 pytestmark = pytest.mark.integration
 
@@ -131,9 +131,7 @@ def test_sigterm_during_a_tool_leaves_no_process(bed):
 def _cmdlines_holding(marker: bytes) -> list[str]:
     """Every process whose command line holds ``marker`` (what any local user sees with ``ps``)."""
     hits = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    for entry in other_pids():
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmd = f.read()

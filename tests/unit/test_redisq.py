@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from claude_bridge_tmux.pool.redisq import redact, strip_credentials, worker_env
@@ -32,14 +34,16 @@ def test_urls_are_shown_without_their_password(url, shown):
 
 
 def test_cwd_must_be_inside_a_root(tmp_path):
-    from claude_bridge_tmux.pool.redisq import RedisWorker
-    w = RedisWorker.__new__(RedisWorker)       # the check only needs name and roots
-    w.name, w.roots = "w1", [str(tmp_path / "repos")]
+    from functools import partial
+
+    from claude_bridge_tmux.pool.redisq import cwd_problem
+
+    check = partial(cwd_problem, roots=[os.path.realpath(tmp_path / "repos")], worker="w1")
     (tmp_path / "repos" / "a").mkdir(parents=True)
     (tmp_path / "reposX").mkdir()
-    assert w.cwd_problem(str(tmp_path / "repos" / "a")) is None
-    assert w.cwd_problem(str(tmp_path / "repos")) is None
-    assert "outside its roots" in (w.cwd_problem(str(tmp_path / "reposX")) or "")
-    assert "does not exist" in (w.cwd_problem(str(tmp_path / "missing")) or "")
+    assert check(str(tmp_path / "repos" / "a")) is None
+    assert check(str(tmp_path / "repos")) is None
+    assert "outside its roots" in (check(str(tmp_path / "reposX")) or "")
+    assert "does not exist" in (check(str(tmp_path / "missing")) or "")
     (tmp_path / "repos" / "link").symlink_to(tmp_path / "reposX")
-    assert "outside its roots" in (w.cwd_problem(str(tmp_path / "repos" / "link")) or "")
+    assert "outside its roots" in (check(str(tmp_path / "repos" / "link")) or "")

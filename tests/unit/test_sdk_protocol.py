@@ -12,7 +12,8 @@ import time
 import pytest
 
 from claude_bridge_tmux.cli.main import is_sdk_invocation
-from claude_bridge_tmux.run.relay import _relay_command, merge_hook_outputs, permission_decision
+from claude_bridge_tmux.host.hooks import waiting_sink_command
+from claude_bridge_tmux.run.relay import merge_hook_outputs, permission_decision
 from claude_bridge_tmux.run.sdk import LineWriter, error, success
 
 # the SDK's argv (claude-agent-sdk 0.2.189, recorded in tests/data/sdk/*/query_text.jsonl)
@@ -76,7 +77,7 @@ def test_merge_hook_outputs():
 
 def test_relay_hook_command_waits_for_the_answer_and_prints_it(tmp_path):
     (tmp_path / "answers").mkdir()
-    cmd = _relay_command(tmp_path, "PreToolUse-0", os.getpid())
+    cmd = waiting_sink_command(tmp_path, "PreToolUse-0", tmp_path / "answers", alive_pid=os.getpid())
     proc = subprocess.Popen(["sh", "-c", cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None
     proc.stdin.write(b'{"hook_event_name":"PreToolUse"}')
@@ -99,7 +100,7 @@ def test_relay_hook_command_gives_up_when_the_bridge_is_gone(tmp_path):
     (tmp_path / "answers").mkdir()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    proc = subprocess.run(["sh", "-c", _relay_command(tmp_path, "Stop-0", gone.pid)], input=b"{}",
+    proc = subprocess.run(["sh", "-c", waiting_sink_command(tmp_path, "Stop-0", tmp_path / "answers", alive_pid=gone.pid)], input=b"{}",
                           capture_output=True, timeout=5)
     assert (proc.returncode, proc.stdout) == (0, b"")
 
