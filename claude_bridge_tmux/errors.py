@@ -14,6 +14,9 @@
     └── TurnError(kind)                      a turn could not complete (follow/session.py)
         api.SchemaError                      (Python API) an answer never matched the JSON schema
 
+An ``OSError`` that escapes a run (a full disk or a read-only file system under the runtime dir)
+becomes the one line of :func:`os_error_line` and exit 1.
+
 ``Terminated`` (run/cold.py) is a BaseException raised by SIGINT/SIGTERM/SIGHUP; it is not an error.
 ``str(e)`` is always the one-line message; ``e.exit_code`` what ``claude-bridge`` exits with.
 """
@@ -40,3 +43,12 @@ class SetupError(BridgeError):
 
 class PaneError(BridgeError):
     """tmux could not do what the bridge asked; ``str(e)`` is a one-line reason."""
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an ``OSError`` that ends a run: ``claude-bridge: cannot write PATH: REASON``
+    (``strerror``, for example "No space left on device"), or the error's own text without a path."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.filename:
+        return f"claude-bridge: cannot use {e.filename}: {reason}"
+    return f"claude-bridge: {reason}"

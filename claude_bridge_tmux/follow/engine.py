@@ -53,10 +53,13 @@ LOCAL_SETTLE_S = 0.6        # quiet after a local slash command's records before
 PANEL_WAIT_S = 3.0          # a slash command may hide the input prompt (a panel) this long
 GATE_UNKNOWN_TOOL_S = 1.5   # a gated tool not in the turn (a subagent's) is let through after this
 PERMISSION_GRACE_S = 20.0   # a permission dialog may stay up while the bridge's deny hook answers it
+MESSAGE_GRACE_S = 3.0       # an error message on screen (not logged in) may precede its transcript record this long
 UNKNOWN_SCREEN_S = 2.0      # the input box may be hidden by an unrecognised screen this long
 SCREEN_EVERY_S = 0.25       # screen observation interval while nothing progresses
 ENTER_RETRY_AFTER_S = 1.0   # without UserPromptSubmit after a paste: check whether Enter was lost
 ENTER_RETRIES = 3
+PROMPT_MISSING_S = 10.0     # a Stop hook and still no prompt record (written at submit): the transcript is lost
+TRANSCRIPT_FAILING_S = 2.0  # claude warns that transcript writes fail and the prompt never appears this long
 STALE_SLACK_S = 0.05        # hook files / records this much older than the turn's start still count
 
 EndKind = Literal["turn_duration", "api_error", "fast", "stop_quiet", "local"]
@@ -267,7 +270,7 @@ class TurnEngine:
         self.screen: Screen | None = None
         self.screen_at = float("-inf")
         self.not_ready_since: float | None = None
-        self.permission_since: float | None = None
+        self.grace_since: float | None = None
         self.hidden_since: float | None = None
         self.done: Finish | Fail | None = None
 
@@ -423,9 +426,14 @@ class TurnEngine:
     def _end(self, ordered: list[Record], progressed: bool, now: float) -> Finish | Fail | None:
         tree = self.tree
         if tree.prompt_uuid is None:
-            if self.stop_payload is not None and now - self.last_progress > STOP_QUIET_S:
+            failing = screenmod.transcript_write_failure(list(self.screen.rows)) if self.screen else None
+            if failing is not None and (self.stop_payload is not None or now - self.started > TRANSCRIPT_FAILING_S):
+                return Fail("transcript", f"claude cannot write its transcript ({failing}), so the bridge cannot "
+                                          "follow the turn; free up space or fix the permissions under "
+                                          "~/.claude (or CLAUDE_CONFIG_DIR)")
+            if self.stop_payload is not None and now - self.last_progress > PROMPT_MISSING_S:
                 return Fail("transcript", "claude finished the turn (its Stop hook ran) but its transcript "
-                                          "never showed the prompt")
+                                          "never showed the prompt (is the disk under ~/.claude full?)")
             return None
         if tree.complete():
             return Finish(self._outcome(ordered, now, "turn_duration"))
@@ -485,15 +493,22 @@ class TurnEngine:
             return Fail("exited", "claude exited before the turn finished", scr.status)
         rows = list(scr.rows)
         dialog = screenmod.find_dialog(rows)
+        grace = 0.0
         if dialog is not None and dialog.kind == "permission" and self.opts.deny_permission_requests:
             # The dialog is drawn while the PermissionRequest hook (which denies, like -p) is still
             # running; under load that takes a while. Only a dialog that stays up is an error.
-            if self.permission_since is None:
-                self.permission_since = now
-            if now - self.permission_since < self.opts.permission_grace_s:
+            grace = self.opts.permission_grace_s
+        elif dialog is not None and dialog.kind == "not_logged_in":
+            # not a dialog but the turn's error message: its transcript record (which gives -p's
+            # result) is usually read a moment after the screen shows it
+            grace = MESSAGE_GRACE_S
+        if dialog is None:
+            self.grace_since = None
+        elif grace:
+            if self.grace_since is None:
+                self.grace_since = now
+            if now - self.grace_since < grace:
                 return None
-        elif dialog is None:
-            self.permission_since = None
         if dialog is not None:
             return Fail(dialog.kind, dialog.reason, message=dialog.cli_message, exit_code=dialog.exit_code)
         if self.slash and not self.prompt_submitted:

@@ -133,7 +133,11 @@ class ClaudeSession:
         self.spool = hookmod.HookSpool(self.run_dir / "hooks")
         self.own_server = server is None           # a private tmux server of this session (cold run)
         self.registry_record: dict | None = None    # its entry for `claude-bridge ps` (ops/registry.py)
-        self.server = server or TmuxServer(self.run_dir)
+        try:
+            self.server = server or TmuxServer(self.run_dir)
+        except BaseException:              # (a full disk): no run dir without a session to remove it
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
         self.pane: ClaudePane | None = None
         # with --continue the session id is only known from the SessionStart hook
         self.info = SessionInfo(session_id=None if "--continue" in self.session_args

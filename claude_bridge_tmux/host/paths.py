@@ -93,8 +93,14 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> Path:
 
 
 def write_private(path: Path, data: bytes) -> Path:
-    """Create ``path`` with mode 0600 (O_EXCL) and write ``data``."""
+    """Create ``path`` with mode 0600 (O_EXCL) and write ``data``. Raises ``OSError`` naming ``path``
+    (a half-written file is removed)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise OSError(e.errno, e.strerror, str(path)) from e
     return path

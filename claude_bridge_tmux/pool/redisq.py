@@ -24,6 +24,7 @@ No credential travels: the job's environment loses every variable that looks lik
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -144,40 +145,81 @@ def submit(r, *, argv: list[str], stdin: str | None, cwd: str, env: Mapping[str,
 
 def follow(r, job_id: str, on_frame: Callable[[dict], None], *, stop: threading.Event | None = None) -> int:
     """Read the job's output frames as the worker writes them, calling ``on_frame`` for ``out``/``err``;
-    return the exit code. Keeps the caller's heartbeat alive meanwhile. A worker that dies after
-    starting the job ends it with a one-line ``err`` frame and exit 1 (never a second run)."""
+    return the exit code. Keeps the caller's heartbeat alive meanwhile.
+
+    A worker that dies after starting the job ends it with a one-line ``err`` frame and exit 1 (never
+    a second run). Redis unreachable for a moment (a restart) is waited out for up to
+    ``REDIS_OUTAGE_S``; a server that comes back without the job (no persistence) ends it the same way
+    (the worker sees the job gone and stops its turn). Raises :class:`QueueError` when Redis stays away.
+    """
     last = "0-0"
+    told_lost = False
     beat_at = checked_at = time.monotonic()
     while True:
         if stop is not None and stop.is_set():
             return 1
-        now = time.monotonic()
-        if now - beat_at > CALLER_BEAT_S:
-            r.set(key(f"caller:{job_id}"), "1", ex=CALLER_TTL_S)
-            beat_at = now
-        got = r.xread({key(f"out:{job_id}"): last}, block=1000, count=100)
-        for _stream, entries in got or []:
-            for entry_id, fields in entries:
-                last = entry_id
-                frame = json.loads(fields["f"])
-                if frame.get("ev") == "exit":
-                    return int(frame.get("code", 1))
-                on_frame(frame)
-        if time.monotonic() - checked_at > 1.0:
-            checked_at = time.monotonic()
-            state = r.hmget(key(f"job:{job_id}"), "state", "worker")
-            if state[0] == "started" and state[1] and not r.exists(key(f"worker:{state[1]}")):
-                # drain what it wrote before it went away
-                got = r.xread({key(f"out:{job_id}"): last}, count=1000)
-                for _stream, entries in got or []:
-                    for _entry_id, fields in entries:
-                        frame = json.loads(fields["f"])
-                        if frame.get("ev") == "exit":
-                            return int(frame.get("code", 1))
-                        on_frame(frame)
-                on_frame({"ev": "err", "t": f"claude-bridge: the pool worker {state[1]} went away while running "
-                                            "this job (it is not run again)"})
-                return 1
+        try:
+            now = time.monotonic()
+            if now - beat_at > CALLER_BEAT_S:
+                r.set(key(f"caller:{job_id}"), "1", ex=CALLER_TTL_S, xx=True)
+                beat_at = now
+            got = r.xread({key(f"out:{job_id}"): last}, block=1000, count=100)
+            for _stream, entries in got or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    frame = json.loads(fields["f"])
+                    if frame.get("ev") == "exit":
+                        return int(frame.get("code", 1))
+                    told_lost = told_lost or frame.get("t") == LOST_JOB
+                    on_frame(frame)
+            if time.monotonic() - checked_at > 1.0:
+                checked_at = time.monotonic()
+                state = r.hmget(key(f"job:{job_id}"), "state", "worker")
+                if state[0] is None:
+                    if not told_lost:          # (the worker may have said so already)
+                        on_frame({"ev": "err", "t": LOST_JOB})
+                    return 1
+                if state[0] == "started" and state[1] and not r.exists(key(f"worker:{state[1]}")):
+                    # drain what it wrote before it went away
+                    got = r.xread({key(f"out:{job_id}"): last}, count=1000)
+                    for _stream, entries in got or []:
+                        for _entry_id, fields in entries:
+                            frame = json.loads(fields["f"])
+                            if frame.get("ev") == "exit":
+                                return int(frame.get("code", 1))
+                            on_frame(frame)
+                    on_frame({"ev": "err", "t": f"claude-bridge: the pool worker {state[1]} went away while "
+                                                "running this job (it is not run again)"})
+                    return 1
+        except _outage_errors() as e:
+            wait_for_redis(r, e, stop=stop)
+            checked_at = 0.0          # look at the job's state first thing
+
+
+LOST_JOB = "claude-bridge: the Redis queue lost this job (the server restarted without its data); it is not run again"
+REDIS_OUTAGE_S = 15.0       # how long a caller or worker waits for an unreachable Redis to come back
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    import redis
+    return (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def wait_for_redis(r, first: BaseException, *, stop: threading.Event | None = None,
+                   bound_s: float = REDIS_OUTAGE_S) -> None:
+    """Ping until Redis answers again (a restart), at most ``bound_s`` seconds; then raise
+    :class:`QueueError` naming the first error."""
+    end = time.monotonic() + bound_s
+    while time.monotonic() < end:
+        if stop is not None and stop.is_set():
+            return
+        time.sleep(0.25)
+        try:
+            r.ping()
+            return
+        except _outage_errors():
+            continue
+    raise QueueError(f"claude-bridge: lost the Redis queue: unreachable for {bound_s:.0f} s ({first})")
 
 
 def cancel(r, job_id: str) -> None:
@@ -221,19 +263,31 @@ class RedisConn(FrameChannel):
         self.closed = threading.Event()
         self.done = threading.Event()
         self.lock = threading.Lock()
+        self.lost = False            # Redis came back without the job: its caller is told, not its output
 
     def send(self, frame: dict) -> None:
-        if self.closed.is_set() and frame.get("ev") != "exit":
+        if self.closed.is_set() and frame.get("ev") != "exit" and not self.lost:
             raise BrokenPipeError("the caller went away")
         with self.lock:
-            self.r.xadd(key(f"out:{self.job_id}"), {"f": json.dumps(frame)}, maxlen=OUT_MAXLEN, approximate=True)
+            fields = {"f": json.dumps(frame)}
+            try:
+                self.r.xadd(key(f"out:{self.job_id}"), fields, maxlen=OUT_MAXLEN, approximate=True)
+            except _outage_errors() as e:     # Redis restarting: wait (bounded), then write it again
+                try:
+                    wait_for_redis(self.r, e)
+                except QueueError as lost:
+                    raise BrokenPipeError(str(lost)) from e
+                self.r.xadd(key(f"out:{self.job_id}"), fields, maxlen=OUT_MAXLEN, approximate=True)
 
     def watch_hangup(self) -> None:
         def run():
             while not self.done.wait(1.0):
                 try:
                     gone = not self.r.exists(key(f"caller:{self.job_id}"))
-                    cancelled = self.r.hget(key(f"job:{self.job_id}"), "cancel") == "1"
+                    # (a Redis restarted without its data has lost the job: its caller ends it)
+                    state, cancel = self.r.hmget(key(f"job:{self.job_id}"), "state", "cancel")
+                    self.lost = state is None
+                    cancelled = cancel == "1" or self.lost
                 except Exception:  # noqa: BLE001 - Redis hiccup: keep the job, retry
                     continue
                 if gone or cancelled:
@@ -308,6 +362,10 @@ class RedisWorker:
             except Exception as e:  # noqa: BLE001 - Redis restarting: back off, keep going
                 self.slots.release()
                 self.log(f"redis read failed: {e}")
+                if "NOGROUP" in str(e):   # a Redis that restarted without its data: the group anew
+                    with contextlib.suppress(Exception):
+                        ensure_group(self.r)
+                        continue
                 self.stopping.wait(1.0)
                 continue
             entries = [(eid, f) for _s, items in got or [] for eid, f in items]
@@ -365,6 +423,9 @@ class RedisWorker:
         finally:
             conn.done.set()
             try:
+                if conn.lost:
+                    code = 1
+                    conn.send({"ev": "err", "t": LOST_JOB})
                 conn.send({"ev": "exit", "code": code})
                 pipe = self.r.pipeline()
                 pipe.hset(key(f"job:{job_id}"), mapping={"state": "done", "code": code})

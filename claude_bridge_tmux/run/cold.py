@@ -13,7 +13,7 @@ import sys
 import time
 from typing import BinaryIO, TextIO
 
-from claude_bridge_tmux.errors import BridgeError
+from claude_bridge_tmux.errors import BridgeError, os_error_line
 from claude_bridge_tmux.follow.session import TurnError
 from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
@@ -114,5 +114,8 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             return e.exit_code
         except Terminated as t:
             return 128 + t.signum
+        except OSError as e:                 # e.g. a full disk under the runtime dir
+            err(os_error_line(e))
+            return 1
 
 

@@ -79,6 +79,21 @@ def find_dialog(lines: list[str]) -> Dialog | None:
     return None
 
 
+def transcript_write_failure(lines: list[str]) -> str | None:
+    """The reason claude shows for failing transcript writes, or None. 2.1.329 puts a warning under
+    the input box when it cannot append to its transcript, for example
+    ``⚠ Transcript writes are failing (disk full — ENOSPC) · recent messages may not be saved for resume``;
+    the reason is the text in parentheses ("disk full — ENOSPC")."""
+    for row in bottom(lines, 6):
+        at = row.find("Transcript writes are failing")
+        if at >= 0:
+            rest = row[at + len("Transcript writes are failing"):].strip()
+            if rest.startswith("(") and ")" in rest:
+                return rest[1:rest.index(")")]
+            return "unknown reason"
+    return None
+
+
 def is_ready(lines: list[str]) -> bool:
     """True when the input prompt (``❯`` + space/NBSP) is shown with the shortcuts footer and no dialog."""
     rows = bottom(lines, 8)

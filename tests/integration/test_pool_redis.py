@@ -33,28 +33,57 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class RedisServer:
+    """A real redis-server on a loopback port; ``restart()`` stops it and starts it on the same port
+    (with ``persist``, an append-only file keeps the data across the restart)."""
+
+    def __init__(self, d: Path, *, persist: bool = False):
+        self.port = _free_port()
+        self.dir = d
+        self.persist = persist
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      *aof, "--dir", str(self.dir)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > end:
+                    self.proc.kill()
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def restart(self, down_s: float = 1.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+
 @pytest.fixture
-def redis_url(tmp_path):
-    port = _free_port()
+def redis_server(tmp_path):
     d = tmp_path / "redis"
     d.mkdir()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    end = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.RedisError:
-            if time.monotonic() > end:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    server = RedisServer(d)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    return redis_server.url
 
 
 class Workers:
@@ -206,11 +235,11 @@ def test_a_job_of_a_worker_that_died_before_starting_it_runs_elsewhere(bed, work
     assert len([q for q in bed.mock.main_requests() if q["prompt"] == "reclaimed"]) == 1
 
 
-def _slow_job_running(bed, workers) -> subprocess.Popen:
-    """One worker, and a caller whose job has reached the model (which takes 60 s to answer)."""
+def _slow_job_running(bed, workers, hang: int = 60) -> subprocess.Popen:
+    """One worker, and a caller whose job has reached the model (which takes ``hang`` s to answer)."""
     workers.start("host-a")
     workers.wait_idle(1)
-    caller = subprocess.Popen([sys.executable, "-m", "claude_bridge_tmux", "-p", "slow MOCK:hang=60"],
+    caller = subprocess.Popen([sys.executable, "-m", "claude_bridge_tmux", "-p", f"slow MOCK:hang={hang}"],
                               env=dict(bed.env, CLAUDE_BRIDGE_POOL_URL=workers.url), cwd=bed.cwd,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     end = time.monotonic() + 30
@@ -268,3 +297,46 @@ def test_queue_status_lists_workers_and_depth(bed, workers):
                        capture_output=True, text=True, env=bed.env, timeout=30)
     assert p.returncode == 0
     assert "1 worker(s), 0 job(s) waiting" in p.stdout and "idle" in p.stdout
+
+
+@pytest.mark.parametrize("persist", [False, True], ids=["no-persistence", "append-only-file"])
+def test_redis_restarting_mid_job(bed, workers, redis_server, persist):
+    """Redis restarts while a job's turn runs. With an append-only file the data survives: the caller
+    gets the whole answer, exit 0. Without it the job is lost: the caller gets one line and exit 1
+    (never a second run), the worker stops that turn, recreates its consumer group, and answers the
+    next job."""
+    if persist:                       # (the fixture's server has none: start one that has)
+        redis_server.stop()
+        redis_server.persist = True
+        redis_server.start()
+    caller = _slow_job_running(bed, workers, hang=6)
+    assert bed.mock.main_requests(), "the job never reached the model"
+    restarted = time.monotonic()
+    redis_server.restart(down_s=1.0)
+    out, err = caller.communicate(timeout=60)
+    took = time.monotonic() - restarted
+    if persist:
+        assert caller.returncode == 0, err
+        assert out.startswith(b"MOCK-REPLY to: slow")
+    else:
+        assert caller.returncode == 1, (out, err)
+        assert err.count(b"\n") == 1 and b"lost this job" in err, err
+        assert took < 15, took
+    time.sleep(7)                     # (the lost turn would have ended by now: it must not run again)
+    assert len(bed.mock.main_requests()) == 1
+    p = call(bed, workers.url, "-p", "after the restart", timeout=90)
+    assert p.returncode == 0 and p.stdout == b"MOCK-REPLY to: after the restart\n", p.stderr
+
+
+def test_redis_gone_for_good_mid_job(bed, workers, redis_server):
+    """Redis stops while a job runs and does not come back: the caller waits out REDIS_OUTAGE_S (a
+    restart), then one line and exit 1."""
+    from claude_bridge_tmux.pool import redisq
+    caller = _slow_job_running(bed, workers, hang=30)
+    assert bed.mock.main_requests(), "the job never reached the model"
+    redis_server.stop()
+    stopped = time.monotonic()
+    out, err = caller.communicate(timeout=60)
+    assert caller.returncode == 1
+    assert err.count(b"\n") == 1 and b"lost the Redis queue" in err, err
+    assert time.monotonic() - stopped < redisq.REDIS_OUTAGE_S + 5

@@ -105,11 +105,34 @@ def test_stop_failure_without_any_record_ends_after_the_quiet_bound():
     # the prompt record is there, the error record never comes: the 30 s bound, not a hang
     assert got.end == "stop_quiet"
     assert got.at == pytest.approx(hook_t + eng.STOP_QUIET_S, abs=1.0)
-    # no transcript at all: a clear failure after the same bound
+    # no transcript at all (not even the prompt, written at submit): a clear failure, sooner
     no_records = lambda evs: [(t, e) for t, e in evs if not isinstance(e, Records)]  # noqa: E731
     got = replay_turn(lines, transform=no_records)
     assert got.end == "fail:transcript"
-    assert got.at == pytest.approx(hook_t + eng.STOP_QUIET_S, abs=1.0)
+    assert got.at == pytest.approx(hook_t + eng.PROMPT_MISSING_S, abs=1.0)
+
+
+def test_transcript_write_failure_on_screen_fails_at_the_stop_hook():
+    """2.1.329 warns under the input box when it cannot append to its transcript (disk full): with
+    the Stop hook in and no prompt record, the turn fails at once rather than after a quiet bound."""
+    lines = _trace("2.1.329", "plain")
+    hook_t = next(ln["t"] for ln in lines if ln.get("event") == "Stop") - lines[0]["t"]
+    warn = ("  ⚠ Transcript writes are failing (disk full — ENOSPC) · recent messages may not be saved "
+            "for resume")
+
+    def lost(evs):
+        out = []
+        for t, e in evs:
+            if isinstance(e, Records):
+                continue
+            if isinstance(e, Screen):
+                e = Screen(rows=[*e.rows, warn], dead=e.dead, status=e.status)
+            out.append((t, e))
+        return out
+    got = replay_turn(lines, transform=lost)
+    assert got.end == "fail:transcript"
+    assert "disk full" in got.action.reason
+    assert got.at < hook_t + 1.0
 
 
 # ----------------------------------------------------------------------- Stop hook vs transcript
@@ -252,6 +275,16 @@ def test_permission_dialog_gets_a_grace_while_the_deny_hook_answers():
     assert act.kind == "permission" and at == pytest.approx(0.5 + eng.PERMISSION_GRACE_S, abs=0.5)
     act, at = _run(_engine(deny_permission_requests=False), [STARTED, *screens], 40)
     assert act.kind == "permission" and at < 1.0
+
+
+def test_not_logged_in_on_screen_waits_for_its_transcript_record():
+    """2.1.197 draws "Not logged in · Run /login" a moment before the error record (which gives -p's
+    result) is read: the screen alone fails the turn only after MESSAGE_GRACE_S."""
+    rows = ["❯ hello", "  ⎿  Not logged in · Run /login", "─" * 40, "❯ ", "─" * 40, "  ? for shortcuts"]
+    screens = [(0.5 + 0.25 * k, Screen(rows)) for k in range(40)]
+    act, at = _run(_engine(), [STARTED, *screens], 20)
+    assert act.kind == "not_logged_in"
+    assert at == pytest.approx(0.5 + eng.MESSAGE_GRACE_S, abs=0.5)
 
 
 def test_unknown_screen_fails_within_two_seconds():
