@@ -28,6 +28,7 @@ from claude_bridge_tmux.host.preseed import PreseedError
 from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.pool import protocol
+from claude_bridge_tmux.pool.key import route_key
 from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
 from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
 from claude_bridge_tmux.run.prepare import Prepared, needs_own_pane, new_init_probe, prepare
@@ -162,7 +163,8 @@ class Daemon:
                 # first: an unreachable queue fails the start at once (QueueError), before any pane
                 from claude_bridge_tmux.pool.redisq import RedisWorker
                 self.remote = RedisWorker(self.queue_url, run_job=self.run_counted, capacity=self.pool.max_panes,
-                                          roots=self.roots, status=self.pool.status, log=self.log)
+                                          roots=self.roots, status=self.pool.status, log=self.log,
+                                          route=self.job_keys)
             self.warm_up()
             if self.remote is not None:
                 self.remote.start()
@@ -274,12 +276,32 @@ class Daemon:
                 "queue": self.remote.name if self.remote is not None else None,
                 "panes": self.pool.status()}
 
+    def job_keys(self, req: dict) -> tuple[str, str | None] | None:
+        """The pane key and route (pool/key.py) a job request (``argv``, ``env``, ``cwd``, ``stdin``,
+        ``route_env``) would take a pane of here, or None when it needs a pane of its own or is not a
+        valid call (it then fails when run)."""
+        argv = [str(a) for a in req.get("argv") or []]
+        env = {str(k): str(v) for k, v in (req.get("env") or {}).items()}
+        try:
+            prep = prepare(argv, env=env, cwd=str(req.get("cwd") or "/"), stdin_text=req.get("stdin"))
+        except Exception:  # noqa: BLE001 - judged (and reported) when the job runs
+            return None
+        if self.needs_dedicated_pane(prep, argv):
+            return None
+        cfg = self._config(prep, req.get("route_env"))
+        return cfg.key, cfg.route
+
     @staticmethod
-    def _config(prep: Prepared) -> LaunchConfig:
+    def _config(prep: Prepared, route_env: dict[str, str] | None = None) -> LaunchConfig:
+        """The launch config of a prepared call; its route from ``route_env`` (a queued job's carried
+        variables) or else from the call's own environment, as a job would carry it."""
+        from claude_bridge_tmux.pool.redisq import strip_credentials
         plan = prep.plan
+        deny = deny_permission_requests(plan)
+        carried = strip_credentials(plan.env if route_env is None else route_env)
         return LaunchConfig(claude_bin=prep.claude_bin, version=prep.version, claude_args=plan.claude_args,
-                            env=plan.env, cwd=plan.cwd, settings=prep.settings,
-                            deny=deny_permission_requests(plan))
+                            env=plan.env, cwd=plan.cwd, settings=prep.settings, deny=deny,
+                            route=route_key(prep.version, plan.cwd, carried, plan.claude_args, prep.settings, deny))
 
     @staticmethod
     def needs_dedicated_pane(prep: Prepared, argv: list[str]) -> bool:
@@ -314,7 +336,7 @@ class Daemon:
         out = _ConnOut(conn)
         if self.needs_dedicated_pane(prep, argv):
             return self._run_dedicated(conn, prep, deadline, probe, out)
-        cfg = self._config(prep)
+        cfg = self._config(prep, req.get("route_env"))
         pane = self.pool.queue.wait_turn(
             cfg.key, lambda _k: self.pool.try_take(cfg), deadline - time.monotonic(),
             lambda: conn.closed.is_set() or self.pool.start_error(cfg.key) is not None)

@@ -108,6 +108,18 @@ def job_env_script(pane_env: Mapping[str, str], job_env: Mapping[str, str]) -> s
     return "".join(line + "\n" for line in lines)
 
 
+def route_key(version: str, cwd: str, carried_env: Mapping[str, str], claude_args: list[str], settings: dict,
+              deny: bool) -> str:
+    """The host-independent part of a key, for routing a queued job to a worker (pool/redisq.py): the
+    same as :func:`key_material` but without the binary and with only the variables a job carries
+    between hosts (``carried_env``: no credential, nothing host-specific). Two workers compute the
+    same route for the same job; each pane advertises the route of the call that started it."""
+    strict = needs_strict_env(carried_env, claude_args, settings)
+    return pane_key({"version": version, "cwd": cwd, "strict_env": strict,
+                     "env": sorted(key_env(carried_env, version, strict=strict).items()),
+                     "args": list(claude_args), "settings": settings, "deny": deny})
+
+
 def pane_key(material: dict) -> str:
     """Stable short id (16 hex chars) for key material."""
     blob = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode()

@@ -62,6 +62,8 @@ class LaunchConfig:
     cwd: str
     settings: dict
     deny: bool
+    # the host-independent key (pool/key.route_key), for routing queued jobs
+    route: str | None = field(default=None, compare=False)
 
     # computed once: a job's config is asked for its key on every try to take a pane
     @cached_property
@@ -388,13 +390,14 @@ class PanePool:
             t.join(10.0)
 
     def status(self) -> list[dict]:
-        """One dict per pane: id, key, label, state, jobs, age_s, session_id, rss."""
+        """One dict per pane: id, key, route, label, state, jobs, age_s, session_id, rss."""
         now = time.monotonic()
         out = []
         for p in self.live():
             out.append({"pane": p.id, "tmux_pane": p.session.pane.pane_id if p.session.pane else None,
                         "pid": p.session.pane.pid() if p.session.pane else None,
-                        "key": p.key, "label": p.config.label, "state": p.state, "jobs": p.jobs,
+                        "key": p.key, "route": p.config.route, "label": p.config.label, "state": p.state,
+                        "jobs": p.jobs,
                         "age_s": round(now - p.created, 1), "session_id": p.session.info.session_id,
                         "rss": p.rss()})
         return out

@@ -10,7 +10,15 @@ Callers (``CLAUDE_BRIDGE_POOL_URL=redis://…``) put jobs in; worker daemons (``
 - ``out:<id>``: a stream of the job's frames, the local pool protocol's (``{"ev": "out", "b": base64}``,
   ``{"ev": "err", "t": text}``, ``{"ev": "exit", "code": n}``), read live by the caller;
 - ``caller:<id>``: the caller's heartbeat (TTL CALLER_TTL_S); when it is gone the job is cancelled;
-- ``worker:<name>`` (TTL WORKER_TTL_S) and the set ``workers``: each worker's heartbeat and panes.
+- ``worker:<name>`` (TTL WORKER_TTL_S) and the set ``workers``: each worker's heartbeat and panes
+  (their keys and states), its capacity and running count;
+- ``inbox:<name>``: a stream of job ids forwarded to that worker (same consumer group).
+
+Routing: a worker that reads a job from ``jobs`` and has no idle pane of the job's key (the pane key of
+pool/key.py, computed by the worker from the job) looks at the other workers' heartbeats; when one
+advertises an idle pane of that key and has room, the job is forwarded to its inbox once (``hops``
+in the job hash), otherwise it runs here. A worker reads its inbox before the shared stream; the
+inbox of a worker that died is read by the others.
 
 Delivery (each job runs at most once): a worker marks a job ``started`` atomically (a Lua script)
 before anything runs; a job read by a worker that died before marking it is reclaimed by another
@@ -109,10 +117,11 @@ def cwd_problem(cwd: str, roots: list[str], worker: str) -> str | None:
     return None
 
 
-def ensure_group(r) -> None:
+def ensure_group(r, stream: str | None = None) -> None:
+    """The consumer group on ``stream`` (default: the shared ``jobs`` stream), created if missing."""
     import redis
     try:
-        r.xgroup_create(key("jobs"), GROUP, id="0", mkstream=True)
+        r.xgroup_create(stream or key("jobs"), GROUP, id="0", mkstream=True)
     except redis.ResponseError as e:
         if "BUSYGROUP" not in str(e):
             raise
@@ -302,16 +311,23 @@ class RedisWorker:
 
     def __init__(self, url: str, *, run_job: Callable[[Any, dict], int], capacity: int,
                  roots: list[str], status: Callable[[], list[dict]], log: Callable[[str], None],
-                 name: str | None = None, own_env: Mapping[str, str] | None = None):
+                 name: str | None = None, own_env: Mapping[str, str] | None = None,
+                 route: Callable[[dict], tuple[str, str | None] | None] | None = None):
         self.url = url
         self.r = connect(url)
         ensure_group(self.r)
+        self.route = route            # (pane key, route) a job would use here (None: its own pane / invalid)
+        self.capacity = max(1, capacity)
+        self._peers: list[dict] = []
+        self._peers_at = 0.0
         self.run_job = run_job
         self.slots = threading.Semaphore(max(1, capacity))
         self.roots = [os.path.realpath(p) for p in roots]
         self.status = status
         self.log = log
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.inbox = key(f"inbox:{self.name}")
+        ensure_group(self.r, self.inbox)
         self.own_env = dict(os.environ if own_env is None else own_env)
         self.stopping = threading.Event()
         self.running = 0
@@ -336,10 +352,11 @@ class RedisWorker:
 
     # -- loops -----------------------------------------------------------------------------------
     def beat(self) -> None:
-        panes = [{k: p.get(k) for k in ("pane", "key", "state", "jobs", "rss")} for p in self.status()]
+        panes = [{k: p.get(k) for k in ("pane", "key", "route", "state", "jobs", "rss")} for p in self.status()]
         pipe = self.r.pipeline()
         pipe.hset(key(f"worker:{self.name}"), mapping={
             "host": socket.gethostname(), "pid": os.getpid(), "running": self.running,
+            "capacity": self.capacity,
             "jobs_done": self.jobs_done, "panes": json.dumps(panes), "updated": time.time(),
             "roots": json.dumps(self.roots)})
         pipe.expire(key(f"worker:{self.name}"), WORKER_TTL_S)
@@ -358,44 +375,141 @@ class RedisWorker:
             if not self.slots.acquire(timeout=1.0):
                 continue
             try:
-                got = self.r.xreadgroup(GROUP, self.name, {key("jobs"): ">"}, count=1, block=1000)
+                # the inbox (jobs forwarded here) first, then the shared stream; one slot, one job
+                got = self.r.xreadgroup(GROUP, self.name, {self.inbox: ">"}, count=1) or \
+                    self.r.xreadgroup(GROUP, self.name, {self.inbox: ">", key("jobs"): ">"}, count=1, block=1000)
             except Exception as e:  # noqa: BLE001 - Redis restarting: back off, keep going
                 self.slots.release()
                 self.log(f"redis read failed: {e}")
-                if "NOGROUP" in str(e):   # a Redis that restarted without its data: the group anew
+                if "NOGROUP" in str(e):   # a Redis that restarted without its data: the groups anew
                     with contextlib.suppress(Exception):
                         ensure_group(self.r)
+                        ensure_group(self.r, self.inbox)
                         continue
                 self.stopping.wait(1.0)
                 continue
-            entries = [(eid, f) for _s, items in got or [] for eid, f in items]
+            entries = [(stream, eid, f) for stream, items in got or [] for eid, f in items]
             if not entries:
                 self.slots.release()
                 continue
-            for entry_id, fields in entries:
-                self._take(entry_id, fields.get("id", ""))
+            entries.sort(key=lambda e: e[0] != self.inbox)
+            (stream, entry_id, fields), rest = entries[0], entries[1:]
+            self._take(entry_id, fields.get("id", ""), stream=stream, may_forward=stream != self.inbox)
+            for stream, entry_id, fields in rest:   # (read together with an inbox job): give it back
+                self._give_back(stream, entry_id, fields)
+
+    def _give_back(self, stream: str, entry_id: str, fields: Mapping[str, str]) -> None:
+        """Put a job read without a slot for it back at the end of ``stream``."""
+        try:
+            pipe = self.r.pipeline()
+            pipe.xadd(stream, dict(fields))
+            pipe.xack(stream, GROUP, entry_id)
+            pipe.execute()
+        except Exception as e:  # noqa: BLE001 - left pending: the reclaim loop takes it over
+            self.log(f"redis: could not give back job {fields.get('id')}: {e}")
+
+    def peers(self) -> list[dict]:
+        """The other live workers' heartbeats (``name``, ``panes``, ``running``, ``capacity``), at most
+        a second old."""
+        if time.monotonic() - self._peers_at > 1.0:
+            peers = []
+            for name in self.r.smembers(key("workers")):
+                if name == self.name:
+                    continue
+                info = self.r.hgetall(key(f"worker:{name}"))
+                if info:
+                    info["panes"] = json.loads(info.get("panes") or "[]")
+                    peers.append({"name": name, **info})
+            self._peers, self._peers_at = peers, time.monotonic()
+        return self._peers
+
+    def forward_target(self, job_id: str) -> str | None:
+        """Another worker with an idle (or clearing) pane of this job's route and room for it, when
+        this one has no idle pane of the job's key; else None (the job runs here)."""
+        if self.route is None:
+            return None
+        req = self._request(job_id)
+        keys = self.route(req) if req is not None else None
+        if keys is None or keys[1] is None:
+            return None
+        pane_key, route = keys
+        if any(p.get("key") == pane_key and p.get("state") == "idle" for p in self.status()):
+            return None
+        for w in self.peers():
+            room = int(w.get("running") or 0) < int(w.get("capacity") or 1)
+            # (a pane being cleared after its last job is free in a moment, sooner than a cold start)
+            if room and any(p.get("route") == route and p.get("state") in ("idle", "clearing") for p in w["panes"]):
+                return str(w["name"])
+        return None
+
+    def _request(self, job_id: str) -> dict | None:
+        """The job's request as this worker runs it (``op``, argv, stdin, cwd, the worker's env)."""
+        raw = self.r.hget(key(f"job:{job_id}"), "payload")
+        if not raw:
+            return None
+        req = json.loads(raw)
+        job_env = req.get("env") or {}
+        return dict(req, op="run", env=worker_env(self.own_env, job_env), route_env=strip_credentials(job_env))
 
     def _reclaim(self) -> None:
-        """Jobs read by a worker that died before starting them: take them over."""
+        """Jobs read by a worker that died before starting them, and jobs forwarded to a worker that
+        died before reading them: take them over."""
         while not self.stopping.wait(RECLAIM_IDLE_S / 3):
+            streams = [key("jobs")]
             try:
-                _next, entries, *_ = self.r.xautoclaim(key("jobs"), GROUP, self.name,
-                                                       min_idle_time=int(RECLAIM_IDLE_S * 1000), count=10)
+                for name in self.r.smembers(key("workers")):
+                    if name != self.name and not self.r.exists(key(f"worker:{name}")):
+                        streams.append(key(f"inbox:{name}"))
+                        self.r.srem(key("workers"), name)
+                streams += [s for s in self.r.scan_iter(match=key("inbox:*"), count=100)
+                            if s not in streams and s != self.inbox
+                            and not self.r.exists(key(f"worker:{s[len(key('inbox:')):]}"))]
             except Exception:  # noqa: BLE001
                 continue
-            for entry_id, fields in entries:
-                if fields is None:
-                    continue
-                if self.slots.acquire(timeout=RECLAIM_IDLE_S):
-                    self._take(entry_id, fields.get("id", ""))
+            for stream in streams:
+                self._reclaim_stream(stream, dead_inbox=stream != key("jobs"))
 
-    def _take(self, entry_id: str, job_id: str) -> None:
-        """Start ``job_id`` if nobody has (else drop the entry); a slot is held for it."""
+    def _reclaim_stream(self, stream: str, *, dead_inbox: bool) -> None:
+        try:
+            _next, entries, *_ = self.r.xautoclaim(stream, GROUP, self.name, count=10,
+                                                   min_idle_time=0 if dead_inbox else int(RECLAIM_IDLE_S * 1000))
+            if dead_inbox:
+                ensure_group(self.r, stream)
+                got = self.r.xreadgroup(GROUP, self.name, {stream: ">"}, count=100)
+                entries = list(entries) + [(eid, f) for _s, items in got or [] for eid, f in items]
+        except Exception:  # noqa: BLE001
+            return
+        for entry_id, fields in entries:
+            if fields is None:
+                continue
+            if self.slots.acquire(timeout=RECLAIM_IDLE_S):
+                self._take(entry_id, fields.get("id", ""), stream=stream)
+        if dead_inbox and not entries:
+            with contextlib.suppress(Exception):
+                self.r.delete(stream)
+
+    def _take(self, entry_id: str, job_id: str, *, stream: str | None = None, may_forward: bool = False) -> None:
+        """Start ``job_id`` if nobody has (else drop the entry); a slot is held for it. A job from the
+        shared stream may first be forwarded, once, to a worker with an idle pane of its key."""
+        stream = stream or key("jobs")
+        if may_forward:
+            try:
+                target = self.forward_target(job_id)
+                if target is not None and self.r.hincrby(key(f"job:{job_id}"), "hops", 1) == 1:
+                    pipe = self.r.pipeline()
+                    pipe.xadd(key(f"inbox:{target}"), {"id": job_id})
+                    pipe.xack(stream, GROUP, entry_id)
+                    pipe.execute()
+                    self.log(f"job {job_id[:8]} forwarded to {target} (an idle pane of its key)")
+                    self.slots.release()
+                    return
+            except Exception as e:  # noqa: BLE001 - routing is an optimisation: run it here
+                self.log(f"redis: routing job {job_id[:8]} failed: {e}")
         try:
             started = self._script(keys=[key(f"job:{job_id}")], args=[self.name, time.time()])
         except Exception:  # noqa: BLE001
             started = 0
-        self.r.xack(key("jobs"), GROUP, entry_id)
+        self.r.xack(stream, GROUP, entry_id)
         if not started:
             self.slots.release()
             return
@@ -407,15 +521,12 @@ class RedisWorker:
         self.running += 1
         code = 1
         try:
-            raw = self.r.hget(key(f"job:{job_id}"), "payload")
-            req = json.loads(raw or "{}")
-            cwd = str(req.get("cwd") or "")
-            problem = self.cwd_problem(cwd)
+            req = self._request(job_id) or {}
+            problem = self.cwd_problem(str(req.get("cwd") or ""))
             if problem:
                 conn.err(problem)
             else:
                 conn.watch_hangup()
-                req = dict(req, op="run", env=worker_env(self.own_env, req.get("env") or {}))
                 code = self.run_job(conn, req)
         except Exception as e:  # noqa: BLE001 - the caller gets a one-line reason, never silence
             conn.err(f"claude-bridge: the pool worker {self.name} failed: {e}")

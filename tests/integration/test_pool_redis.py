@@ -4,6 +4,7 @@ the real CLI and the mock model."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import signal
@@ -340,3 +341,51 @@ def test_redis_gone_for_good_mid_job(bed, workers, redis_server):
     assert caller.returncode == 1
     assert err.count(b"\n") == 1 and b"lost the Redis queue" in err, err
     assert time.monotonic() - stopped < redisq.REDIS_OUTAGE_S + 5
+
+
+def test_jobs_go_to_the_worker_with_a_warm_pane_of_their_key(bed, workers):
+    """Two workers; jobs of a key only one of them has a pane for are all served by that pane
+    (forwarded through its inbox), never by a second, cold pane on the other worker."""
+    workers.start("host-a")
+    workers.start("host-b")
+    st = workers.wait_idle(2)
+    warm_keys = {p["key"] for w in st["workers"] for p in w["panes"]}
+    opts = ("--append-system-prompt", "routed jobs")
+    for k in range(6):
+        p = call(bed, workers.url, "-p", f"routed {k}", *opts)
+        assert p.returncode == 0 and p.stdout == f"MOCK-REPLY to: routed {k}\n".encode(), p.stderr
+    end = time.monotonic() + 10
+    while True:                        # (the heartbeat after the last job shows its count)
+        st = workers.status()
+        routed = [(w["name"], p) for w in st["workers"] for p in w["panes"] if p["key"] not in warm_keys]
+        if sum(int(p["jobs"]) for _n, p in routed) >= 6 or time.monotonic() > end:
+            break
+        time.sleep(0.3)
+    assert len(routed) == 1, routed
+    assert int(routed[0][1]["jobs"]) == 6
+
+
+def test_a_job_forwarded_to_a_worker_that_died_runs_elsewhere(bed, workers):
+    """A job sits in the inbox of a worker that is gone (forwarded to it just before it died): a live
+    worker reads that inbox and runs the job, once."""
+    from claude_bridge_tmux.pool import redisq
+    workers.start("host-a")
+    workers.wait_idle(1)
+    r = redisq.connect(workers.url)
+    job_id = "f" * 32
+    env = dict(bed.env)
+    r.hset(redisq.key(f"job:{job_id}"), mapping={
+        "payload": json.dumps({"argv": ["-p", "forwarded to the dead"], "stdin": None, "cwd": str(bed.cwd),
+                               "env": redisq.strip_credentials(env)}),
+        "state": "queued", "created": time.time(), "hops": 1})
+    r.set(redisq.key(f"caller:{job_id}"), "1", ex=redisq.CALLER_TTL_S)
+    r.sadd(redisq.key("workers"), "dead-host")
+    redisq.ensure_group(r, redisq.key("inbox:dead-host"))
+    r.xadd(redisq.key("inbox:dead-host"), {"id": job_id})
+    out: list[bytes] = []
+    started = time.monotonic()
+    code = redisq.follow(r, job_id, lambda f: out.append(base64.b64decode(f["b"])) if f.get("ev") == "out" else None)
+    assert code == 0
+    assert b"".join(out) == b"MOCK-REPLY to: forwarded to the dead\n"
+    assert time.monotonic() - started < redisq.RECLAIM_IDLE_S + 10
+    assert len(bed.mock.main_requests()) == 1

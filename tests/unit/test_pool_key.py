@@ -7,7 +7,15 @@ import subprocess
 
 import pytest
 
-from claude_bridge_tmux.pool.key import claude_env_names, claude_reads, job_env_script, key_material, needs_strict_env, pane_key
+from claude_bridge_tmux.pool.key import (
+    claude_env_names,
+    claude_reads,
+    job_env_script,
+    key_material,
+    needs_strict_env,
+    pane_key,
+    route_key,
+)
 
 BASE = {"HOME": "/home/u", "PATH": "/usr/bin:/bin", "ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}
 
@@ -75,3 +83,25 @@ def test_job_env_script_evaluates_nothing(tmp_path):
                          capture_output=True, text=True, env={"PATH": os.environ["PATH"], "GONE": "1"})
     assert out.stdout == "|".join([job["V1"], job["V2"], job["V3"], "", "unset"]) + "|"
     assert not marker.exists()
+
+
+def test_a_route_is_the_same_on_every_host_and_splits_like_a_key():
+    """route_key leaves out the binary and takes only the carried variables: two workers with other
+    binaries compute one route for one job; another option or a variable claude reads gives another."""
+    from claude_bridge_tmux.pool.redisq import strip_credentials, worker_env
+    job = {"ANTHROPIC_MODEL": "m", "TASK_ID": "7", "MY_API_KEY": "secret"}
+    host_a = {"HOME": "/home/a", "PATH": "/a/bin", "CLAUDE_BRIDGE_RUNTIME_DIR": "/run/a"}
+    host_b = {"HOME": "/home/b", "PATH": "/b/bin", "CLAUDE_BRIDGE_RUNTIME_DIR": "/run/b"}
+    carried = strip_credentials(job)
+    assert "MY_API_KEY" not in carried
+    ra = route_key("2.1.329", "/w", carried, ["--model", "x"], {}, False)
+    rb = route_key("2.1.329", "/w", strip_credentials(job), ["--model", "x"], {}, False)
+    assert ra == rb
+    # (the pane keys of the two hosts differ: their HOME and PATH are in them)
+    ka = pane_key(key_material("/a/claude", "2.1.329", "/w", worker_env(host_a, job), ["--model", "x"], {}, False))
+    kb = pane_key(key_material("/b/claude", "2.1.329", "/w", worker_env(host_b, job), ["--model", "x"], {}, False))
+    assert ka != kb
+    assert route_key("2.1.329", "/w", carried, ["--model", "y"], {}, False) != ra
+    assert route_key("2.1.329", "/w", dict(carried, ANTHROPIC_MODEL="n"), ["--model", "x"], {}, False) != ra
+    assert route_key("2.1.329", "/w", dict(carried, TASK_ID="8"), ["--model", "x"], {}, False) == ra
+    assert route_key("2.1.329", "/other", carried, ["--model", "x"], {}, False) != ra
