@@ -406,3 +406,92 @@ def test_typescript_sdk(bed):
     assert ts_shape(ours) == ts_shape(real)
     results = [m for m in ours if m["type"] == "result"]
     assert len(results) == 3 and len({r["session_id"] for r in results}) == 1
+
+
+@pytest.mark.newest_cli_only
+def test_fork_session(bed):
+    """``resume`` + ``fork_session``: a new session id whose conversation holds the old one's turns."""
+    first, e = one_shot(bed, BRIDGE, "remember gamma")
+    assert e is None
+    sid = first[-1].session_id
+    for cli in (bed.claude_bin, BRIDGE):
+        forked, e = one_shot(bed, cli, "what came before?", resume=sid, fork_session=True)
+        assert e is None
+        assert forked[-1].session_id != sid
+        assert forked[-1].result == "MOCK-REPLY to: what came before?"
+    last = bed.mock.main_requests()[-1]
+    assert "remember gamma" in str(last["body"]["messages"])       # the model saw the old turn
+
+
+@pytest.mark.newest_cli_only
+def test_max_budget_usd(bed):
+    """``max_budget_usd`` below one turn's cost: the SDK sees the real CLI's error_max_budget_usd result.
+    (The real CLI also counts its session-title request, racily: when that one finishes first it stops
+    before the main request, so only the result is compared message for message.)"""
+    real, ours = both(bed, "spend MOCK:tool=echo_hi", max_budget_usd=0.0000001, allowed_tools=["Bash"])
+    assert ours[1] == real[1]
+    assert ours[0][-1].subtype == real[0][-1].subtype == "error_max_budget_usd"
+    assert ours[0][-1].is_error is True
+    assert shape(ours[0])[-1] == shape(real[0])[-1]
+    assert shape(ours[0])[0] == shape(real[0])[0] == ("system", "init")
+
+
+@pytest.mark.newest_cli_only
+def test_structured_output(bed):
+    """``output_format`` with a JSON schema: the result carries ``structured_output`` matching it."""
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    real, ours = both(bed, "give me json MOCK:structured", output_format={"type": "json_schema", "schema": schema})
+    assert ours[1] == real[1] is None
+    assert ours[0][-1].structured_output == real[0][-1].structured_output
+    assert isinstance(ours[0][-1].structured_output, dict) and "answer" in ours[0][-1].structured_output
+    assert ours[0][-1].subtype == real[0][-1].subtype == "success"
+
+
+@pytest.mark.newest_cli_only
+def test_include_partial_messages(bed):
+    """``include_partial_messages``: StreamEvent messages before the assistant message, the same event
+    types as the real CLI (the bridge gives one delta per block; docs: "Partial messages")."""
+    from claude_agent_sdk.types import StreamEvent
+    real, ours = both(bed, "stream this", include_partial_messages=True)
+    assert ours[1] == real[1] is None
+    events = lambda ms: [m.event["type"] for m in ms if isinstance(m, StreamEvent)]  # noqa: E731
+    assert set(events(ours[0])) == set(events(real[0]))
+    assert "content_block_delta" in events(ours[0])
+    text = lambda ms: "".join(m.event["delta"].get("text", "") for m in ms  # noqa: E731
+                              if isinstance(m, StreamEvent) and m.event["type"] == "content_block_delta")
+    assert text(ours[0]) == text(real[0]) == "MOCK-REPLY to: stream this"
+    strip = lambda ms: [m for m in ms if not isinstance(m, StreamEvent)]  # noqa: E731
+    assert shape(strip(ours[0])) == shape(strip(real[0]))
+
+
+@pytest.mark.parametrize("system_prompt", [
+    {"type": "preset", "preset": "claude_code"},
+    {"type": "preset", "preset": "claude_code", "append": "Always be brief."},
+])
+@pytest.mark.newest_cli_only
+def test_system_prompt_presets(bed, system_prompt):
+    """The claude_code preset (optionally with ``append``): the model gets the same system prompt text
+    through the bridge as through the real CLI (the appended line included)."""
+    real, ours = both(bed, "who are you", system_prompt=system_prompt)
+    assert ours[1] == real[1] is None
+    assert shape(ours[0]) == shape(real[0])
+    reqs = bed.mock.main_requests()
+    sys_text = lambda r: str(r["body"].get("system"))  # noqa: E731
+    if "append" in system_prompt:
+        assert "Always be brief." in sys_text(reqs[-1]) and "Always be brief." in sys_text(reqs[-2])
+    assert ("Claude Code" in sys_text(reqs[-1])) == ("Claude Code" in sys_text(reqs[-2]))
+
+
+@pytest.mark.newest_cli_only
+@pytest.mark.parametrize("sources", [[], ["project"], ["user", "project", "local"]])
+def test_setting_sources(bed, sources):
+    """``setting_sources``: a project setting (here an env variable a Bash tool prints) applies only
+    when "project" is among the sources, through the bridge as through the real CLI."""
+    (bed.cwd / ".claude").mkdir(exist_ok=True)
+    (bed.cwd / ".claude" / "settings.json").write_text('{"env": {"FROM_PROJECT": "project-setting"}}')
+    prompt = "show MOCK:tool=echo_[$FROM%5FPROJECT]"
+    real, ours = both(bed, prompt, setting_sources=sources, allowed_tools=["Bash"])
+    assert ours[1] == real[1] is None
+    assert shape(ours[0]) == shape(real[0])
+    expect = "[project-setting]" if "project" in sources else "[]"
+    assert expect in ours[0][-1].result, ours[0][-1].result

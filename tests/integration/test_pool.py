@@ -74,6 +74,7 @@ def normalise(out: bytes) -> str:
     return text
 
 
+@pytest.mark.newest_cli_only
 def test_start_status_stop(pool):
     st = status(pool)
     assert st["running"] and st["pid"] > 0
@@ -85,6 +86,7 @@ def test_start_status_stop(pool):
     assert "PANE" in human and pane["key"] in human
 
 
+@pytest.mark.newest_cli_only
 def test_routing_on_off_and_required(pool):
     p = pool.bridge("-p", "routed", "--output-format", "json")
     assert p.returncode == 0, p.stderr.decode()
@@ -96,6 +98,7 @@ def test_routing_on_off_and_required(pool):
     assert status(pool)["jobs_total"] == 1, "CLAUDE_BRIDGE_POOL=0 must run cold"
 
 
+@pytest.mark.newest_cli_only
 def test_pool_required_but_absent_is_a_clear_error(bed):
     p = bed.bridge("-p", "x", env=dict(bed.env, CLAUDE_BRIDGE_POOL="require"))
     assert p.returncode == 1
@@ -161,6 +164,7 @@ def test_callers_stop_hook_runs_to_its_end_on_a_pool_pane(pool):
     assert mark.read_text() == "done\n"
 
 
+@pytest.mark.newest_cli_only
 @pytest.mark.parametrize("pool", [["--size", "1", "--max-jobs-per-pane", "2"]], indirect=True)
 def test_recycle_after_k_jobs(pool):
     first_pane = status(pool)["panes"][0]["pane"]
@@ -171,6 +175,7 @@ def test_recycle_after_k_jobs(pool):
     assert first_pane not in [p["pane"] for p in status(pool)["panes"]]
 
 
+@pytest.mark.newest_cli_only
 def test_sigkilled_caller_cancels_its_job(pool):
     proc = pool.spawn_bridge("-p", "slow MOCK:slow=0.3 MOCK:long=3000", "--output-format", "json")
     wait_for(lambda: any(p["state"] == "busy" for p in status(pool)["panes"]), what="a busy pane")
@@ -182,6 +187,7 @@ def test_sigkilled_caller_cancels_its_job(pool):
     assert p.returncode == 0 and json.loads(p.stdout)["result"] == "MOCK-REPLY to: after kill"
 
 
+@pytest.mark.newest_cli_only
 def test_pane_killed_under_a_running_job(pool):
     proc = pool.spawn_bridge("-p", "slow MOCK:slow=0.3 MOCK:long=3000", "--output-format", "json")
     busy = wait_for(lambda: [p for p in status(pool)["panes"] if p["state"] == "busy"], what="a busy pane")
@@ -194,6 +200,7 @@ def test_pane_killed_under_a_running_job(pool):
     wait_for(lambda: [p for p in idle_panes(pool) if p["pane"] != busy[0]["pane"]], what="a replacement pane")
 
 
+@pytest.mark.newest_cli_only
 def test_two_keys_side_by_side(pool):
     a = pool.bridge("-p", "default key", "--output-format", "json")
     b = pool.bridge("-p", "other key", "--output-format", "json", "--model", "claude-sonnet-5")
@@ -204,6 +211,7 @@ def test_two_keys_side_by_side(pool):
     assert len(keys) == 2
 
 
+@pytest.mark.newest_cli_only
 def test_daemon_stopped_while_a_client_waits(pool):
     proc = pool.spawn_bridge("-p", "slow MOCK:slow=0.3 MOCK:long=3000", "--output-format", "json")
     wait_for(lambda: any(p["state"] == "busy" for p in status(pool)["panes"]), what="a busy pane")
@@ -249,6 +257,7 @@ def test_per_job_environment_on_one_warm_pane(pool):
     assert status(pool)["jobs_total"] == 3
 
 
+@pytest.mark.newest_cli_only
 @pytest.mark.parametrize("pool", [["--size", "1", "--rss-budget", "1"]], indirect=True)
 def test_rss_budget_evicts_idle_panes_of_other_keys(pool):
     """Over the budget, a job of a new key replaces the least recently used idle pane instead of adding
@@ -264,6 +273,7 @@ def test_rss_budget_evicts_idle_panes_of_other_keys(pool):
     assert [q["label"] for q in status(pool)["panes"] if "claude-sonnet-5" in q["label"]] == []
 
 
+@pytest.mark.newest_cli_only
 @pytest.mark.parametrize("pool", [["--size", "1", "--idle-timeout", "1"]], indirect=True)
 def test_idle_pane_beyond_the_warm_size_retires(pool):
     warm = status(pool)["panes"][0]["pane"]
@@ -273,6 +283,7 @@ def test_idle_pane_beyond_the_warm_size_retires(pool):
              what="the extra pane to retire")
 
 
+@pytest.mark.newest_cli_only
 @pytest.mark.parametrize("pool", [["--size", "1", "--exit-idle", "10"]], indirect=True)
 def test_daemon_with_exit_idle_stops_itself(pool):
     assert pool.bridge("-p", "one job", "--output-format", "json").returncode == 0
@@ -280,6 +291,7 @@ def test_daemon_with_exit_idle_stops_itself(pool):
     assert_no_leftovers(pool)
 
 
+@pytest.mark.newest_cli_only
 def test_pool_start_mode_starts_an_on_demand_daemon(bed):
     env = dict(bed.env, CLAUDE_BRIDGE_POOL="start")
     try:
@@ -293,6 +305,7 @@ def test_pool_start_mode_starts_an_on_demand_daemon(bed):
     assert_no_leftovers(bed)
 
 
+@pytest.mark.newest_cli_only
 def test_a_pane_that_cannot_start_fails_the_job_fast_without_a_restart_storm(bed, tmp_path):
     """tmux cannot create its socket (the runtime dir's path is too long for a unix socket, while the
     daemon's own socket still fits): the job fails in one line at once, and the pool backs off instead
