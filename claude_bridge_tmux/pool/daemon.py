@@ -29,8 +29,8 @@ from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.pool import protocol
 from claude_bridge_tmux.pool.key import route_key
-from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool
-from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests
+from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool, WarmPane
+from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests, new_session
 from claude_bridge_tmux.run.prepare import Prepared, needs_own_pane, new_init_probe, prepare
 from claude_bridge_tmux.run.turn import emit_turn, report_error
 from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
@@ -189,12 +189,13 @@ class Daemon:
         finally:
             self.shutdown()
 
-    def run_counted(self, conn, req: dict) -> int:
-        """Run one job (a local client's or a queued one) and keep the activity count for --exit-idle."""
+    def run_counted(self, conn, req: dict, run=None) -> int:
+        """Run one job (a local client's or a queued one; ``run(conn, req)``, default a ``-p`` job) and
+        keep the activity count for --exit-idle."""
         with self._activity_lock:
             self.active_jobs += 1
         try:
-            return self._run(conn, req)
+            return (run or self._run)(conn, req)
         finally:
             with self._activity_lock:
                 self.active_jobs -= 1
@@ -237,13 +238,17 @@ class Daemon:
         try:
             if protocol.peer_uid(sock) != os.getuid():
                 return
-            req = protocol.LineReader(sock).read()
+            reader = protocol.LineReader(sock)
+            req = reader.read()
             if not isinstance(req, dict):
                 return
             op = req.get("op")
-            if op == "run":
-                conn.watch_hangup()
-                code = self.run_counted(conn, req)
+            if op in ("run", "sdk"):
+                if op == "run":
+                    conn.watch_hangup()
+                    code = self.run_counted(conn, req)
+                else:     # an Agent SDK session (pool/sdkjob.py): its stdin keeps coming on the socket
+                    code = self.run_counted(conn, req, lambda c, r: self._run_sdk(c, r, reader))
                 try:
                     conn.send({"ev": "exit", "code": code})
                 except BrokenPipeError:
@@ -337,19 +342,8 @@ class Daemon:
         if self.needs_dedicated_pane(prep, argv):
             return self._run_dedicated(conn, prep, deadline, probe, out)
         cfg = self._config(prep, req.get("route_env"))
-        pane = self.pool.queue.wait_turn(
-            cfg.key, lambda _k: self.pool.try_take(cfg), deadline - time.monotonic(),
-            lambda: conn.closed.is_set() or self.pool.start_error(cfg.key) is not None)
+        pane = self._take_pane(conn, cfg, deadline)
         if pane is None:
-            self.jobs_failed += 1
-            if conn.closed.is_set():
-                return 1
-            why = self.pool.start_error(cfg.key)
-            if why is not None:
-                conn.err(f"claude-bridge: claude could not be started for this job: {why}")
-                return 1
-            conn.err("claude-bridge: no pool pane became free before the timeout"
-                     if not self.pool.draining else "claude-bridge: the pool is draining and takes no new jobs")
             return 1
         t_taken = time.monotonic()
         self.log(f"job prepared in {(t_prepared - t_in) * 1000:.1f} ms, pane {pane.id} taken after "
@@ -396,6 +390,92 @@ class Daemon:
                 overhead = (t_prepared - t_in) + (session.last_submit_at - t_taken) + (t_end - session.last_end_at)
                 self.overheads_ms.append(overhead * 1000)
                 self.overheads_ms[:] = self.overheads_ms[-500:]
+
+    def _take_pane(self, conn: _Conn, cfg: LaunchConfig, deadline: float) -> WarmPane | None:
+        """A pane of ``cfg``'s key for one job, waiting in the key's queue until ``deadline``; or None
+        after telling the client why (the client went away, claude cannot start, the timeout)."""
+        pane = self.pool.queue.wait_turn(
+            cfg.key, lambda _k: self.pool.try_take(cfg), deadline - time.monotonic(),
+            lambda: conn.closed.is_set() or self.pool.start_error(cfg.key) is not None)
+        if pane is not None:
+            return pane
+        self.jobs_failed += 1
+        if conn.closed.is_set():
+            return None
+        why = self.pool.start_error(cfg.key)
+        if why is not None:
+            conn.err(f"claude-bridge: claude could not be started for this job: {why}")
+            return None
+        conn.err("claude-bridge: no pool pane became free before the timeout"
+                 if not self.pool.draining else "claude-bridge: the pool is draining and takes no new jobs")
+        return None
+
+    def _run_sdk(self, conn: _Conn, req: dict, reader: protocol.LineReader) -> int:
+        """One Agent SDK session on a warm pane (pool/sdkjob.py): the client has answered
+        ``initialize``; ``first`` is the first user message; later SDK lines arrive as ``in`` frames.
+        The pane is given back (cleared) at the end, or retired if the session changed its mode or
+        model."""
+        from claude_bridge_tmux.pool.sdkjob import SocketLines
+        from claude_bridge_tmux.run.sdk import LineWriter, SdkSession
+        env = {str(k): str(v) for k, v in (req.get("env") or {}).items()}
+        argv = [str(a) for a in req.get("argv") or []]
+        self.jobs_total += 1
+        try:
+            prep = prepare(["-p", *argv], env=env, cwd=str(req.get("cwd") or "/"), warn=conn.err)
+        except UsageError as e:
+            conn.err(e.message)
+            return e.exit_code
+        plan = prep.plan
+        deadline = time.monotonic() + plan.timeout
+        pane = self._take_pane(conn, self._config(prep), deadline)
+        if pane is None:
+            return 1
+        out = LineWriter(_ConnOut(conn))    # type: ignore[arg-type]
+        sdk = SdkSession(prep, pane.session, out, conn.err, None)
+        sdk.fast_end = True
+        replacements: list = []
+
+        def restart(old):
+            fresh = new_session(prep, log=self.log)
+            replacements.append(fresh)
+            fresh.start()
+            return fresh
+        sdk.restart = restart
+
+        def hangup() -> None:
+            conn.closed.set()
+            if sdk.turn_running.is_set() and sdk.session is not None:
+                sdk.interrupted.set()
+                sdk.session.interrupt()
+        if isinstance(req.get("first"), dict):
+            sdk.inbox.put(req["first"])
+        sdk.pane_started.set()
+        threading.Thread(target=sdk.read_stdin, args=(SocketLines(reader, hangup),), daemon=True,
+                         name="pool-sdk-stdin").start()
+        ok = False
+        reason = None
+        try:
+            self.pool.set_job_env(pane, plan.env)
+            emitter = Emitter(plan.output_format, out, pane.session.info.session_id or plan.session_id,  # type: ignore[arg-type]
+                              version=prep.version, options=EmitOptions.of(plan))
+            probe = new_init_probe(prep) if not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE") else None
+            code = sdk.run(emitter, probe)
+            ok = not conn.closed.is_set()
+            return code
+        except TurnError as e:
+            self.jobs_failed += 1
+            reason = e.reason
+            return report_error(e, conn.err)
+        except (BrokenPipeError, PaneError, OSError) as e:
+            self.jobs_failed += 1
+            reason = str(e)
+            return 1
+        finally:
+            for extra in replacements:
+                extra.close()
+            if sdk.altered:
+                ok, reason = False, "the SDK session changed the pane's permission mode or model"
+            self.pool.release(pane, ok=ok, reason=reason)
 
     def _run_dedicated(self, conn: _Conn, prep: Prepared, deadline: float, probe, out) -> int:
         plan = prep.plan

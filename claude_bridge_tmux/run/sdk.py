@@ -38,6 +38,7 @@ from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.output import jsjson
 from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.output.messages import line_timestamp
+from claude_bridge_tmux.pool import sdkjob
 from claude_bridge_tmux.run.lifecycle import dedicated_session, new_session
 from claude_bridge_tmux.run.prepare import new_init_probe, prepare
 from claude_bridge_tmux.run.relay import Relay
@@ -164,6 +165,8 @@ class SdkSession:
         self.restart: Callable[[ClaudeSession], ClaudeSession] | None = None
         self.launch_model = prep.plan.model           # --model given at launch (None: claude's default)
         self.default_model: str | None = None
+        self.fast_end = False       # a pooled pane (pool/sdkjob.py): end turns on the Stop hook, as pool jobs do
+        self.altered = False        # the pane's mode or model was changed: a pooled pane is retired after
 
     # -- control thread ------------------------------------------------------------------------
     def _route(self, raw: bytes) -> str | None:
@@ -291,6 +294,7 @@ class SdkSession:
                 self.out.frame(error(rid, f"claude-bridge: the pane did not switch to the {mode} permission mode"))
             return
         self.prep.plan.permission_mode = mode      # the next turns' system/init says so
+        self.altered = True
         sid = self.session.info.session_id or self.prep.plan.session_id
         self.out.frame({"type": "system", "subtype": "status", "status": None, "permissionMode": mode,
                         "uuid": str(uuidlib.uuid4()), "session_id": sid})
@@ -331,7 +335,7 @@ class SdkSession:
             try:
                 code = emit_turn(self.prep, self.session, emitter, submitted=submitted, deadline=deadline,
                                  probe=probe, err=self.err, cancel=self.interrupted, prompt=text,
-                                 previous=previous)
+                                 previous=previous, fast_end=self.fast_end)
                 previous = getattr(emitter, "last_result", None)
             except TurnError as e:
                 if e.kind != "cancelled":
@@ -364,6 +368,7 @@ class SdkSession:
         sid = self.session.info.session_id or plan.session_id
         transcript = transcript_path(config_dir(plan.env), plan.cwd, sid)
         plan.session_args = ["--resume", sid] if transcript.exists() else ["--session-id", sid]
+        self.altered = True
         try:
             self.session = self.restart(self.session)
             self.session.wait_started(time.monotonic() + 60)
@@ -406,6 +411,19 @@ class SdkSession:
         return 1
 
 
+def _pool_socket(env: dict[str, str]):
+    """A connection to the local pool daemon when pooling is on (CLAUDE_BRIDGE_POOL not ``off``, no
+    Redis queue: SDK sessions are served by a local pool only) and one answers; else None."""
+    from claude_bridge_tmux.errors import BridgeError as _ConfigError
+    from claude_bridge_tmux.pool import client, protocol
+    try:
+        if client.pool_mode(env) == "off" or env.get("CLAUDE_BRIDGE_POOL_URL"):
+            return None
+    except _ConfigError:
+        return None
+    return protocol.connect(client.socket_path(env))
+
+
 def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
             stdin: BinaryIO | None = None, stdout: BinaryIO | None = None, stderr: TextIO | None = None) -> int:
     """Serve one Agent SDK connection (see the module docstring); return the exit code."""
@@ -434,7 +452,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                               options=EmitOptions.of(plan))
             relay = Relay.for_plan(prep, out.frame, log=log)
             try:
-                relay.use_sdk_mcp_servers(plan.claude_args, plan.cwd)
+                sdk_mcp = relay.use_sdk_mcp_servers(plan.claude_args, plan.cwd)
                 replacements: list[ClaudeSession] = []
                 sdk = SdkSession(prep, None, out, err, relay)
                 relay.on_interrupt = sdk.interrupted.set
@@ -442,6 +460,10 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                 # needed in the pane's --settings, so they are read before the pane starts
                 lines = FdLines(stdin.fileno())
                 sdk.read_until_first(lines)
+                sock = _pool_socket(env) if sdkjob.poolable(argv, relay.hooks(), bool(sdk_mcp)) else None
+                if sock is not None:         # a warm pane of the pool serves the session
+                    return sdkjob.serve_from_pool(sock, argv, env=env, cwd=cwd, first=sdkjob.first_message(sdk),
+                                                  lines=lines, stdout=out.out, stderr=stderr)
                 first = sdk.launchable_first_message()
                 with dedicated_session(prep, log=log, hooks=relay.hooks(), modes_may_change=True) as session:
                     sdk.session = session

@@ -35,7 +35,8 @@ BRIDGE = str(Path(sys.executable).parent / "claude-bridge")
 
 
 def _options(bed, cli: str, **kw) -> ClaudeAgentOptions:
-    return ClaudeAgentOptions(cli_path=cli, cwd=str(bed.cwd), env=dict(bed.env), **kw)
+    kw.setdefault("env", dict(bed.env))
+    return ClaudeAgentOptions(cli_path=cli, cwd=str(bed.cwd), **kw)
 
 
 def _blocks(content: Any) -> list:
@@ -495,3 +496,44 @@ def test_setting_sources(bed, sources):
     assert shape(ours[0]) == shape(real[0])
     expect = "[project-setting]" if "project" in sources else "[]"
     assert expect in ours[0][-1].result, ours[0][-1].result
+
+
+@pytest.mark.newest_cli_only
+def test_sessions_are_served_from_a_warm_pool_pane(bed):
+    """With a pool daemon running, SDK sessions that a shared pane can serve (no SDK hooks,
+    can_use_tool or SDK MCP servers) run on the pool's panes: the messages are the real CLI's, each
+    session's tools see its own environment, and the pane is cleared between sessions. (The SDK sets
+    variables claude reads, such as CLAUDE_CODE_ENTRYPOINT, so its sessions have a key of their own:
+    the first one starts that pane, the next ones find it warm.)"""
+    from tests.conftest import assert_no_leftovers
+    from tests.integration.test_pool import idle_panes, pool_cmd, status, wait_for
+    prompt = "pooled MOCK:tool=echo_[$TASK%5FID]"
+    p = pool_cmd(bed, "start", "--size", "1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        wait_for(lambda: len(idle_panes(bed)) >= 1, what="a warm pane")
+        warm = {p["pid"] for p in status(bed)["panes"]}
+        for task in ("1", "2"):
+            real, e = one_shot(bed, bed.claude_bin, prompt, allowed_tools=["Bash"], env=dict(bed.env, TASK_ID=task))
+            assert e is None
+            got, e = one_shot(bed, BRIDGE, prompt, allowed_tools=["Bash"], env=dict(bed.env, TASK_ID=task))
+            assert e is None
+            assert got[-1].result == f"MOCK-TOOL-DONE: [{task}]"
+            assert shape(got)[:-1] == shape(real)[:-1]
+        wait_for(lambda: len(idle_panes(bed)) >= 2, what="the panes back in the pool")
+        sdk_panes = [p for p in status(bed)["panes"] if p["pid"] not in warm]
+        assert len(sdk_panes) == 1 and sdk_panes[0]["jobs"] == 2, status(bed)["panes"]
+        prompts = ["first pooled turn", "second pooled turn"]
+        real_rounds = client_rounds(bed, bed.claude_bin, prompts, allowed_tools=["Bash"])
+        rounds = client_rounds(bed, BRIDGE, prompts, allowed_tools=["Bash"])     # (the same key as above)
+        assert [shape(r) for r in rounds] == [shape(r) for r in real_rounds]
+        assert rounds[0][-1].session_id == rounds[1][-1].session_id
+        for text in prompts:    # what the model got: the same as through the real CLI (no earlier session in it)
+            real_req, ours_req = [r for r in bed.mock.main_requests() if r["prompt"] == text]
+            assert ours_req["nmsg"] == real_req["nmsg"]
+        wait_for(lambda: len(idle_panes(bed)) >= 2, what="the panes back in the pool")
+        sdk_panes = [p for p in status(bed)["panes"] if p["pid"] not in warm]
+        assert [p["jobs"] for p in sdk_panes] == [3]
+    finally:
+        pool_cmd(bed, "stop")
+    assert_no_leftovers(bed)

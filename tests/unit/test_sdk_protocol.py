@@ -127,3 +127,14 @@ def test_fd_lines_has_no_hidden_buffer():
         os.close(r)
         if w >= 0:
             os.close(w)
+
+
+def test_which_sdk_sessions_a_pool_pane_can_serve():
+    from claude_bridge_tmux.pool.sdkjob import poolable
+    base = ["--output-format", "stream-json", "--verbose", "--input-format", "stream-json"]
+    assert poolable(base + ["--allowedTools", "Bash"], {}, False)
+    assert not poolable(base, {"PreToolUse": [{"hooks": []}]}, False)          # SDK hooks: launch settings
+    assert not poolable(base, {}, True)                                         # an in-process MCP server
+    assert not poolable(base + ["--permission-prompt-tool", "stdio"], {}, False)  # can_use_tool
+    for own in (["--resume", "x"], ["--continue"], ["--fork-session"], ["--session-id", "x"], ["--resume=x"]):
+        assert not poolable(base + own, {}, False), own
