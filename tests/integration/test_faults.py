@@ -106,7 +106,6 @@ def test_stream_cut_mid_reply(bed):
     assert stream_lines(ours.stdout)[1]["message"]["content"] == stream_lines(real.stdout)[1]["message"]["content"]
 
 
-@pytest.mark.newest_cli_only
 def test_reply_slower_than_the_timeout(bed):
     """The model does not answer within CLAUDE_BRIDGE_TIMEOUT: one line, exit 1, right after it."""
     _fails_in_one_line(bed, "timed out", 4 + 6, "slow MOCK:hang=60", env=dict(bed.env, CLAUDE_BRIDGE_TIMEOUT="4"))
@@ -122,7 +121,6 @@ def _spawn_until_the_model_is_asked(bed, *args: str) -> subprocess.Popen:
     return proc
 
 
-@pytest.mark.newest_cli_only
 @pytest.mark.parametrize("how", ["kill-server", "kill-session"])
 def test_tmux_server_or_pane_gone_mid_turn(bed, how):
     """Someone kills the bridge's tmux server (or closes its session) while the model is slow: the
@@ -163,7 +161,6 @@ def _fill(path: Path) -> None:
     subprocess.run(["dd", "if=/dev/zero", f"of={path / 'fill'}", "bs=4k"], capture_output=True)
 
 
-@pytest.mark.newest_cli_only
 def test_home_not_writable(bed):
     """HOME on a read-only file system (root ignores file modes, so a read-only mount stands in): the
     bridge cannot let interactive claude keep a transcript, so it refuses in one line, at once, and
@@ -190,7 +187,6 @@ def test_disk_full_under_home(bed):
         (bed.home / "fill").unlink()
 
 
-@pytest.mark.newest_cli_only
 def test_disk_full_in_the_bridges_own_state(bed):
     """The bridge's state dir (run logs, version cache) is on a full disk: that state is the bridge's
     to lose; the run still answers as usual."""
@@ -201,7 +197,6 @@ def test_disk_full_in_the_bridges_own_state(bed):
         assert json.loads(r.stdout)["result"] == "MOCK-REPLY to: hello"
 
 
-@pytest.mark.newest_cli_only
 def test_disk_full_in_the_runtime_dir(bed):
     """The runtime dir (tmux socket, hook spool, prompt file) is on a full disk: one line, exit 1,
     nothing left in it."""
@@ -212,7 +207,6 @@ def test_disk_full_in_the_runtime_dir(bed):
         assert list(run.iterdir()) == []
 
 
-@pytest.mark.newest_cli_only
 def test_corrupt_claude_json_is_refused_and_left_untouched(bed):
     """A ~/.claude.json that is not JSON: the bridge refuses in one line and leaves the bytes as they
     were (claude itself would back it up and start over; that is the user's call)."""
@@ -236,7 +230,6 @@ def test_no_login_like_claude_p(bed):
     assert json.loads(ours.stdout)["result"].startswith("Not logged in")
 
 
-@pytest.mark.newest_cli_only
 def test_sigkill_of_the_bridge_is_reaped_by_the_next_run(bed):
     """kill -9 of claude-bridge mid-turn leaves its pane; the next run collects it before its own."""
     proc = _spawn_until_the_model_is_asked(bed, "-p", "slow MOCK:hang=30")
