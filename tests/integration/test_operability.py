@@ -63,6 +63,7 @@ def test_doctor_all_good(bed):
     print(f"doctor took {checks['_']['elapsed_ms']} ms")
 
 
+@pytest.mark.newest_cli_only
 def test_doctor_without_tmux(bed, tmp_path):
     only_claude = bin_dir_with(tmp_path, "b", {"claude": bed.claude_bin})
     env = dict(bed.env, PATH=str(only_claude))
@@ -81,6 +82,7 @@ def test_doctor_without_tmux(bed, tmp_path):
     assert p.returncode == 1 and p.stderr.startswith("claude-bridge: ")
 
 
+@pytest.mark.newest_cli_only
 def test_doctor_without_claude(bed, tmp_path):
     only_tmux = bin_dir_with(tmp_path, "b", {"tmux": TMUX})
     env = dict(bed.env, PATH=str(only_tmux))
@@ -99,6 +101,7 @@ def test_doctor_without_claude(bed, tmp_path):
     assert code == 1 and checks["claude"]["status"] == "fail"
 
 
+@pytest.mark.newest_cli_only
 def test_doctor_login_sources_and_leftovers(bed, tmp_path):
     env = dict(bed.env)
     del env["ANTHROPIC_API_KEY"]
@@ -134,6 +137,7 @@ def wait_for_model_call(bed, proc, timeout=30):
         time.sleep(0.1)
 
 
+@pytest.mark.newest_cli_only
 def test_ps_and_attach_show_a_live_run(bed):
     proc = bed.spawn_bridge("-p", "slow MOCK:slow=0.5 MOCK:long=4000", "--output-format", "stream-json", "--verbose")
     try:
@@ -194,6 +198,7 @@ def test_ps_and_attach_show_a_live_run(bed):
     assert json.loads(cb(bed, "ps", "--json").stdout) == []
 
 
+@pytest.mark.newest_cli_only
 def test_gc_collects_a_killed_run(bed):
     proc = bed.spawn_bridge("-p", "slow MOCK:slow=0.5 MOCK:long=4000")
     wait_for_model_call(bed, proc)
@@ -214,6 +219,7 @@ def test_gc_collects_a_killed_run(bed):
     assert cb(bed, "gc").stdout.startswith("nothing to collect")
 
 
+@pytest.mark.newest_cli_only
 def test_the_next_cold_run_collects_leftovers(bed):
     proc = bed.spawn_bridge("-p", "slow MOCK:slow=0.5 MOCK:long=4000")
     wait_for_model_call(bed, proc)
@@ -228,6 +234,7 @@ def test_the_next_cold_run_collects_leftovers(bed):
 
 
 # -- diagnostics ------------------------------------------------------------------------------------
+@pytest.mark.newest_cli_only
 def test_run_log_of_a_success(bed):
     p = bed.bridge("-p", "logged run", "--output-format", "json")
     assert p.returncode == 0 and p.stderr == b""
@@ -240,6 +247,7 @@ def test_run_log_of_a_success(bed):
     assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
 
 
+@pytest.mark.newest_cli_only
 def test_failure_ends_stderr_with_reason_and_pane_lines(bed):
     env = dict(bed.env, CLAUDE_BRIDGE_TIMEOUT="4")
     p = bed.bridge("-p", "never answered MOCK:hang=60", env=env)
@@ -252,6 +260,7 @@ def test_failure_ends_stderr_with_reason_and_pane_lines(bed):
     assert "exit      1 after" in log and err[0] in log and "never answered" in log.split("--- final screen")[1]
 
 
+@pytest.mark.newest_cli_only
 def test_debug_timeline_goes_to_stderr_only(bed):
     p = bed.bridge("-p", "debug me", env=dict(bed.env, CLAUDE_BRIDGE_DEBUG="1"))
     assert p.returncode == 0
@@ -283,6 +292,7 @@ def run_with_tty_stderr(bed, *args) -> tuple[int, bytes, bytes]:
     return proc.returncode, out, tty
 
 
+@pytest.mark.newest_cli_only
 def test_progress_line_on_a_terminal_for_text_only(bed):
     code, out, tty = run_with_tty_stderr(bed, "-p", "progress MOCK:tool=echo_progress")
     assert code == 0

@@ -72,6 +72,7 @@ def test_print_mode_goes_through_the_bridge(sb):
     assert entrypoints == {"cli"}
 
 
+@pytest.mark.newest_cli_only
 def test_stdin_and_exit_code_pass_through(sb):
     p = sb.run("-p", "--output-format", "json", input="from stdin ✓\n")
     assert p.returncode == 0, p.stderr.decode()
@@ -97,6 +98,7 @@ def test_version_and_subcommands_go_to_the_real_claude(sb):
     assert sb.bridge_runs() == 0
 
 
+@pytest.mark.newest_cli_only
 def test_option_values_that_look_like_p_go_to_the_real_claude(sb):
     """`--model -p` names a model "-p": not print mode for claude, so not for the shim either
     (the real claude, with stdout on a pipe, answers by itself)."""
@@ -107,6 +109,7 @@ def test_option_values_that_look_like_p_go_to_the_real_claude(sb):
     assert sb.bridge_runs() == 0
 
 
+@pytest.mark.newest_cli_only
 def test_no_recursion(sb, tmp_path):
     # nothing but shims on PATH: a clear error, at once
     env = dict(sb.env, PATH=os.pathsep.join([str(sb.shim_dir), str(sb.shim_dir), str(VENV_BIN), "/usr/bin", "/bin"]))
@@ -129,6 +132,7 @@ def test_no_recursion(sb, tmp_path):
     assert (p.returncode, p.stdout.decode()) == (0, real_version(sb))
 
 
+@pytest.mark.newest_cli_only
 def test_claude_binary_style_and_installed_copy(sb, tmp_path):
     """CLAUDE_BINARY=<shim>: the shim is not on PATH; `claude-bridge shim --install DIR` writes a copy that
     finds this installation's claude-bridge even when it is not on PATH."""
@@ -150,6 +154,7 @@ def test_claude_binary_style_and_installed_copy(sb, tmp_path):
     assert res.returncode == 1 and "is not the claude-bridge shim" in res.stderr   # never overwrites claude
 
 
+@pytest.mark.newest_cli_only
 def test_sigterm_reaches_the_bridge_through_the_shim(sb):
     proc = subprocess.Popen(["claude", "-p", "slow MOCK:slow=0.5 MOCK:long=4000", "--output-format", "stream-json",
                              "--verbose"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
