@@ -62,7 +62,7 @@ def _number(env: Mapping[str, str], name: str, kind: Callable[[str], Any], defau
 
 
 def _flag(v: str | None) -> bool:
-    return bool(v) and v.strip().lower() not in ("0", "false", "no", "off")
+    return v is not None and bool(v) and v.strip().lower() not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)

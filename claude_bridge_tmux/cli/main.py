@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from click.exceptions import ClickException
         except ImportError:  # typer >= 0.29 vendors click
-            from typer._click.exceptions import ClickException
+            from typer._click.exceptions import ClickException  # type: ignore[assignment]
 
         from claude_bridge_tmux.cli.commands import app
         try:

@@ -321,7 +321,7 @@ class ClaudeSession:
             now = time.monotonic()
             first = getattr(self, "_permission_seen_at", None)
             if first is None:
-                self._permission_seen_at = now
+                self._permission_seen_at: float | None = now
             if now - (first or now) < enginemod.PERMISSION_GRACE_S:
                 return
         elif dialog is None:

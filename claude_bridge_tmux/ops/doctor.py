@@ -250,7 +250,7 @@ def check_panes(runtime: Path | None) -> Check:
     from claude_bridge_tmux.ops.registry import live_entries
     live = live_entries(runtime)
     orphans = orphaned_dirs(runtime)
-    kinds = {}
+    kinds: dict[str, int] = {}
     for e in live:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     detail = f"{len(live)} live pane(s)" + (f" ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})" if kinds else "")

@@ -66,7 +66,7 @@ def kill_server(socket: Path) -> bool:
 def orphaned_dirs(runtime: Path) -> list[Path]:
     """Run directories in ``runtime`` whose owner is gone: the pid in the name is dead, or alive but
     started after the directory last changed (a reused pid).  One ``/proc`` read per distinct pid."""
-    out = []
+    out: list[Path] = []
     try:
         names = os.listdir(runtime)
     except OSError:

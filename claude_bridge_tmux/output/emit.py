@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from claude_bridge_tmux.follow.localcmd import record_time
 from claude_bridge_tmux.output import messages, modes, partial
 from claude_bridge_tmux.output.jsjson import dumps
 from claude_bridge_tmux.output.result import ms_between
 from claude_bridge_tmux.versions import dialect
+
+
+class ByteSink(Protocol):
+    """Where an Emitter writes: a binary stdout, a pool connection's frames, the API's line buffer."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ class Emitter:
     to ``out`` and for each transcript record taken (the run log's progress line uses them).
     """
 
-    def __init__(self, fmt: str, out: BinaryIO, session_id: str, version: str | None = None,
+    def __init__(self, fmt: str, out: ByteSink, session_id: str, version: str | None = None,
                  options: EmitOptions | None = None,
                  event_hooks: dict[str, list[Callable[..., None]]] | None = None):
         options = options or EmitOptions()

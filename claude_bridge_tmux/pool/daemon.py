@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claude_bridge_tmux.config import POOL_IDLE_TIMEOUT_S as DEFAULT_IDLE_TIMEOUT
 from claude_bridge_tmux.follow.session import TurnError
@@ -34,6 +35,9 @@ from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_
 from claude_bridge_tmux.run.prepare import Prepared, needs_own_pane, new_init_probe, prepare
 from claude_bridge_tmux.run.turn import emit_turn, report_error
 from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
+
+if TYPE_CHECKING:
+    from claude_bridge_tmux.pool.redisq import RedisWorker
 
 MAINTAIN_EVERY = 2.0
 DEDICATED_OPTIONS = ("--resume", "--continue", "--fork-session", "--from-pr")
@@ -104,7 +108,7 @@ class Daemon:
         self.exit_idle = exit_idle           # s without any job before the daemon stops itself (0: never)
         self.queue_url = queue_url           # redis://… : also serve jobs of a shared queue (pool/redisq.py)
         self.roots = roots                   # a queued job's cwd must be inside one of these (default: cwd)
-        self.remote = None
+        self.remote: RedisWorker | None = None
         self.active_jobs = 0
         self.last_activity = time.monotonic()
         self._activity_lock = threading.Lock()
@@ -163,12 +167,13 @@ class Daemon:
                 # first: an unreachable queue fails the start at once (QueueError), before any pane
                 from claude_bridge_tmux.pool.redisq import RedisWorker
                 self.remote = RedisWorker(self.queue_url, run_job=self.run_counted, capacity=self.pool.max_panes,
-                                          roots=self.roots, status=self.pool.status, log=self.log,
+                                          roots=self.roots or [self.cwd], status=self.pool.status, log=self.log,
                                           route=self.job_keys)
             self.warm_up()
             if self.remote is not None:
                 self.remote.start()
                 self.log(f"serving the Redis queue as worker {self.remote.name}")
+            assert self._listener is not None      # (bind() above)
             while not self.stopping.is_set():
                 try:
                     sock, _ = self._listener.accept()
@@ -430,7 +435,7 @@ class Daemon:
         pane = self._take_pane(conn, self._config(prep), deadline)
         if pane is None:
             return 1
-        out = LineWriter(_ConnOut(conn))    # type: ignore[arg-type]
+        out = LineWriter(_ConnOut(conn))    # type: ignore[arg-type]  # (a frame sink, not a file)
         sdk = SdkSession(prep, pane.session, out, conn.err, None)
         sdk.fast_end = True
         replacements: list = []
@@ -456,7 +461,7 @@ class Daemon:
         reason = None
         try:
             self.pool.set_job_env(pane, plan.env)
-            emitter = Emitter(plan.output_format, out, pane.session.info.session_id or plan.session_id,  # type: ignore[arg-type]
+            emitter = Emitter(plan.output_format, out, pane.session.info.session_id or plan.session_id,
                               version=prep.version, options=EmitOptions.of(plan))
             probe = new_init_probe(prep) if not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE") else None
             code = sdk.run(emitter, probe)

@@ -212,7 +212,7 @@ class Relay:
         """Send ``request`` as a control_request and wait for the SDK's response body (an error body
         after ``timeout`` seconds or when the relay stops)."""
         rid = str(uuidlib.uuid4())
-        ev, slot = threading.Event(), []
+        ev, slot = threading.Event(), []  # type: tuple[threading.Event, list[dict]]
         with self._lock:
             self._pending[rid] = (ev, slot)
         try:

@@ -401,7 +401,7 @@ class SdkSession:
                 time.sleep(0.05)
         self.session.wait_ready(time.monotonic() + 10)
         sid = self.session.info.session_id or self.prep.plan.session_id
-        result = {"type": "result", "subtype": "error_during_execution", "duration_ms": 0, "duration_api_ms": 0,
+        result: dict[str, Any] = {"type": "result", "subtype": "error_during_execution", "duration_ms": 0, "duration_api_ms": 0,
                   "is_error": True, "num_turns": 0, "stop_reason": None, "session_id": sid,
                   "total_cost_usd": 0, "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0,
                                                   "cache_read_input_tokens": 0, "output_tokens": 0},
@@ -448,7 +448,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                 err(e.message)
                 return e.exit_code
             plan = prep.plan
-            emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,   # type: ignore[arg-type]
+            emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,
                               options=EmitOptions.of(plan))
             relay = Relay.for_plan(prep, out.frame, log=log)
             try:
