@@ -320,6 +320,7 @@ class RedisWorker:
         self.capacity = max(1, capacity)
         self._peers: list[dict] = []
         self._peers_at = 0.0
+        self._forwarded: dict[str, list[float]] = {}   # peer -> epoch s of jobs forwarded to it
         self.run_job = run_job
         self.slots = threading.Semaphore(max(1, capacity))
         self.roots = [os.path.realpath(p) for p in roots]
@@ -424,8 +425,11 @@ class RedisWorker:
         return self._peers
 
     def forward_target(self, job_id: str) -> str | None:
-        """Another worker with an idle (or clearing) pane of this job's route and room for it, when
-        this one has no idle pane of the job's key; else None (the job runs here)."""
+        """Another worker with a free pane of this job's route, when this one has no pane of the job's
+        key idle or about to be (clearing); else None (the job runs here).
+
+        A peer's panes count as free when idle or clearing in its last heartbeat, less the jobs this
+        worker forwarded to it since that heartbeat (so a burst of jobs is not all sent to one pane)."""
         if self.route is None:
             return None
         req = self._request(job_id)
@@ -433,13 +437,17 @@ class RedisWorker:
         if keys is None or keys[1] is None:
             return None
         pane_key, route = keys
-        if any(p.get("key") == pane_key and p.get("state") == "idle" for p in self.status()):
+        if any(p.get("key") == pane_key and p.get("state") in ("idle", "clearing") for p in self.status()):
             return None
         for w in self.peers():
-            room = int(w.get("running") or 0) < int(w.get("capacity") or 1)
-            # (a pane being cleared after its last job is free in a moment, sooner than a cold start)
-            if room and any(p.get("route") == route and p.get("state") in ("idle", "clearing") for p in w["panes"]):
-                return str(w["name"])
+            name = str(w["name"])
+            updated = float(w.get("updated") or 0)
+            sent = [t for t in self._forwarded.get(name, []) if t > updated]
+            self._forwarded[name] = sent
+            free = sum(1 for p in w["panes"] if p.get("route") == route and p.get("state") in ("idle", "clearing"))
+            if free - len(sent) > 0 and int(w.get("running") or 0) < int(w.get("capacity") or 1):
+                self._forwarded[name].append(time.time())
+                return name
         return None
 
     def _request(self, job_id: str) -> dict | None:
