@@ -151,6 +151,9 @@ class ClaudeSession:
         self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
         self._settle_lock = threading.Lock()
         self.closed = False
+        self.trust_leased = False                  # this run holds temporary trust for its cwd (preseed lease)
+        self._trust_answers = 0
+        self._trust_answered_at = float("-inf")
         self._input_lock = threading.Lock()        # typing a prompt vs. Shift+Tab from the SDK
         trace = BridgeConfig.from_env(env).trace
         self._trace_file = None
@@ -308,6 +311,30 @@ class ClaudeSession:
     def screen(self) -> list[str]:
         return self.pane.screen() if self.pane else []
 
+    def _answer_trust(self, lines: list[str], dialog) -> bool:
+        """The trust dialog for a cwd this run holds temporary trust for (``trust_leased``): another
+        claude rewrote ~/.claude.json from a stale copy and dropped the bridge's entry before this one
+        read it. Confirming it ("1. Yes, I trust this folder", the default) gives the same trust the
+        lease gave, and the lease's release takes it back. True when Enter was pressed (at most 3 times,
+        1 s apart)."""
+        if dialog is None or dialog.kind != "trust" or not self.trust_leased or self.pane is None:
+            return False
+        rows = [r.strip() for r in lines]
+        yes = next((i for i, r in enumerate(rows) if r.endswith("Yes, I trust this folder")), None)
+        chosen = next((i for i, r in enumerate(rows) if r.startswith("❯") and ("trust" in r or "exit" in r)), None)
+        if yes is None or chosen is None:
+            return False
+        now = time.monotonic()
+        if self._trust_answers >= 6 or now - self._trust_answered_at < 0.5:
+            return True
+        self._trust_answers += 1
+        self._trust_answered_at = now
+        # (2.1.329 also draws a variant with "No, exit" first and selected: move to "Yes" first)
+        key = "Enter" if chosen == yes else ("Down" if chosen < yes else "Up")
+        self.log(f"trust dialog for a leased cwd (the entry was lost to a stale write): {key}")
+        self.pane.send_keys(key)
+        return True
+
     def _check_pane(self) -> None:
         assert self.pane is not None
         dead, status = self.pane.status()
@@ -315,6 +342,8 @@ class ClaudeSession:
             raise TurnError("claude exited before the turn finished", self.pane.screen(history=True), "exited", status)
         lines = self.pane.screen()
         dialog = screenmod.find_dialog(lines)
+        if self._answer_trust(lines, dialog):
+            return
         if dialog is not None and dialog.kind == "permission" and self.deny_permission_requests:
             # The dialog is drawn while the PermissionRequest hook (which denies, like -p) is still
             # running; under load that takes a while. Only a dialog that stays up is an error.
@@ -341,7 +370,7 @@ class ClaudeSession:
                 raise TurnError("claude exited during start-up", self.pane.screen(history=True), "exited",
                                 status if status is not None else 1)
             dialog = screenmod.find_dialog(lines)
-            if dialog is not None:
+            if dialog is not None and not self._answer_trust(lines, dialog):
                 raise TurnError(dialog.reason, lines, dialog.kind)
             if time.monotonic() > deadline:
                 raise TurnError("claude did not become ready in time", lines, "timeout")
@@ -505,6 +534,8 @@ class ClaudeSession:
                 dead, status = self.pane.status()
                 rows = self.pane.screen(history=dead)
                 self._trace("screen", rows=rows, dead=dead, status=status)
+                if not dead and self._answer_trust(rows, screenmod.find_dialog(rows)):
+                    rows = [r for r in rows if "trust" not in r]   # (being answered: not a failure)
                 engine.feed(Screen(rows, dead, status), now)
             for act in engine.decide(now):
                 if isinstance(act, EmitRecord):

@@ -12,6 +12,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from claude_bridge_tmux.errors import SetupError
@@ -68,10 +69,16 @@ def new_run_dir(kind: str = "run", env: dict[str, str] | None = None) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=base))
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> Path:
+class Changed(Exception):
+    """:func:`atomic_write`'s ``unchanged`` check failed: someone else replaced the file meanwhile."""
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600, unchanged: Callable[[], bool] | None = None) -> Path:
     """Replace ``path`` with ``data`` atomically (a temp file in the same directory, fsync, rename):
     readers see the old or the new content, never a part. The file keeps its current mode; a new
-    file gets ``mode``. Raises OSError; the temp file is removed on any failure."""
+    file gets ``mode``. ``unchanged()``, when given, is asked right before the rename (after the
+    fsync): False raises :class:`Changed` and leaves ``path`` alone (the caller re-reads and merges
+    again). Raises OSError; the temp file is removed on any failure."""
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
@@ -84,6 +91,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        if unchanged is not None and not unchanged():
+            raise Changed(str(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -31,13 +31,13 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claude_bridge_tmux.errors import SetupError
-from claude_bridge_tmux.host.paths import atomic_write
+from claude_bridge_tmux.host.paths import Changed, atomic_write
 
 API_KEY_SUFFIX_LEN = 20
 NOTICE_KEY = "autoModeClassifierBillingNoticeAcknowledgedAt"
@@ -100,9 +100,43 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically, keeping the existing file mode (new: 0600)."""
-    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
+def write_atomic(path: Path, data: dict[str, Any], unchanged=None) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically, keeping the existing file mode (new: 0600).
+    ``unchanged``: see :func:`host.paths.atomic_write` (raises ``Changed``)."""
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"), unchanged=unchanged)
+
+
+def stamp(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one version of a file: (inode, mtime ns, size), or None when it is missing."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+MERGE_TRIES = 8
+
+
+def update_config(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
+    """Read ``path``, apply ``change(config) -> new config | None (nothing to write)`` and write the
+    result atomically, unless the file was replaced between the read and the rename (claude and
+    other programs write ~/.claude.json without the bridge's lock): then read, merge and try again
+    (MERGE_TRIES times; the last try writes). Returns the config as written (or as read). Raises
+    PreseedError, OSError."""
+    for attempt in range(MERGE_TRIES):
+        seen = stamp(path)
+        config = read_config(path)
+        new = change(config)
+        if new is None or new is config:
+            return config
+        last = attempt == MERGE_TRIES - 1
+        try:
+            write_atomic(path, new, unchanged=None if last else (lambda seen=seen: stamp(path) == seen))
+            return new
+        except Changed:
+            continue
+    raise AssertionError("unreachable")
 
 
 def is_trusted(config: dict[str, Any], cwd: str) -> bool:
@@ -213,7 +247,7 @@ class TrustLease:
         self.released = True
         with locked(self.config_path):
             leases = read_leases(self.config_path)
-            config = None
+            revoked: list[tuple[str, dict[str, Any]]] = []
             for claim in self.claims:
                 entry = leases.get(claim)
                 if entry is None:
@@ -224,10 +258,15 @@ class TrustLease:
                     entry["holders"] = holders
                     continue
                 leases.pop(claim, None)
-                config = _revoke(read_config(self.config_path) if config is None else config, claim, entry)
+                revoked.append((claim, entry))
             _write_leases(self.config_path, leases)
-            if config is not None:
-                write_atomic(self.config_path, config)
+            if revoked:
+                def change(config: dict[str, Any]) -> dict[str, Any]:
+                    for claim, entry in revoked:
+                        config = _revoke(config, claim, entry)
+                    return config
+                update_config(self.config_path, change)
+            _rerevoke(self.config_path, time.time(), [(c, e) for c, e in revoked if c != NOTICE_CLAIM])
 
 
 def _revoke(config: dict[str, Any], claim: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +285,43 @@ def _revoke(config: dict[str, Any], claim: str, entry: dict[str, Any]) -> dict[s
         config = dict(config)
         config["projects"] = projects
     return config
+
+
+REVOKED_KEEP_S = 600.0   # how long a revoked trust claim is re-revoked if a stale write brings it back
+
+
+def revoked_path(config_path: Path) -> Path:
+    return config_path.with_name(config_path.name + ".claude-bridge-revoked.json")
+
+
+def _rerevoke(config_path: Path, now: float, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    """Under the bridge's lock: revoke again any trust the bridge took back in the last REVOKED_KEEP_S
+    that is set again with no lease holding it. Interactive claude rewrites ~/.claude.json from its
+    in-memory copy, so a claude that read the file while the trust was leased can put it back after
+    the release (seen under load: issue 12). Erring this way can only take trust away, never widen
+    it. ``also``: claims revoked just now (recorded with ``now``)."""
+    path = revoked_path(config_path)
+    try:
+        records = json.loads(path.read_bytes())
+        records = records if isinstance(records, dict) else {}
+    except (FileNotFoundError, ValueError):
+        records = {}
+    for claim, entry in also:
+        records[claim] = {"at": now, "entry": entry}
+    records = {c: r for c, r in records.items() if isinstance(r, dict) and now - float(r.get("at", 0)) < REVOKED_KEEP_S}
+    leases = read_leases(config_path)
+    due = [(c, r.get("entry") or {}) for c, r in records.items() if c not in leases]
+    if due:
+        def change(config: dict[str, Any]) -> dict[str, Any]:
+            for claim, entry in due:
+                config = _revoke(config, claim, entry)
+            return config
+        update_config(config_path, change)
+    if records:
+        write_atomic(path, records)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def read_leases(config_path: Path) -> dict[str, Any]:
@@ -275,31 +351,36 @@ def preseed(env: dict[str, str], req: SeedRequest, run_id: str, pid: int | None 
     pid = os.getpid() if pid is None else pid
     try:
         with locked(path):
-            config = read_config(path)
+            _rerevoke(path, time.time())      # (trust a stale write brought back is not this run's to use)
             leases = read_leases(path)
             held_by_bridge = req.cwd in leases
-            new, trust_added = merge_seed(config, req)
-            claims: list[str] = []
-            if trust_added or held_by_bridge:
-                claims.append(req.cwd)
-            notice_due = False
-            if req.auto_mode_notice:
-                now_ms = req.now_ms or int(time.time() * 1000)
-                held = leases.get(NOTICE_CLAIM)
-                if not notice_acknowledged(new, now_ms, held.get("value") if held else None):
-                    notice_due = True
-                    if held is None or new.get(NOTICE_KEY) != held.get("value"):
-                        new = dict(new)
-                        new[NOTICE_KEY] = now_ms
-                        leases.setdefault(NOTICE_CLAIM, {"holders": {}})["value"] = now_ms
-                    claims.append(NOTICE_CLAIM)
-            if new is not config:
-                write_atomic(path, new)
+            got: dict[str, Any] = {}
+
+            def change(config: dict[str, Any]) -> dict[str, Any]:
+                # (run again on a re-read when someone else replaced the file meanwhile)
+                new, trust_added = merge_seed(config, req)
+                claims: list[str] = [req.cwd] if (trust_added or held_by_bridge) else []
+                notice_due, notice_value = False, None
+                if req.auto_mode_notice:
+                    now_ms = req.now_ms or int(time.time() * 1000)
+                    held = leases.get(NOTICE_CLAIM)
+                    if not notice_acknowledged(new, now_ms, held.get("value") if held else None):
+                        notice_due = True
+                        if held is None or new.get(NOTICE_KEY) != held.get("value"):
+                            new = dict(new)
+                            new[NOTICE_KEY] = notice_value = now_ms
+                        claims.append(NOTICE_CLAIM)
+                got.update(claims=claims, notice_due=notice_due, notice_value=notice_value)
+                return new
+            update_config(path, change)
+            claims = got["claims"]
+            if got["notice_value"] is not None:
+                leases.setdefault(NOTICE_CLAIM, {"holders": {}})["value"] = got["notice_value"]
             if claims:
                 for claim in claims:
                     leases.setdefault(claim, {"holders": {}})["holders"][run_id] = pid
                 _write_leases(path, leases)
-                return TrustLease(path, claims, run_id, notice_due=notice_due)
+                return TrustLease(path, claims, run_id, notice_due=got["notice_due"])
             return None
     except OSError as e:
         raise PreseedError(f"cannot update {path}: {e.strerror or e}") from e

@@ -174,6 +174,7 @@ class PanePool:
         try:
             pane.lease = preseed(cfg.env, SeedRequest(cwd=cfg.cwd, api_key=cfg.env.get("ANTHROPIC_API_KEY"),
                                                       cli_version=cfg.version), f"pool-{pane.id}")
+            pane.session.trust_leased = pane.lease is not None and cfg.cwd in pane.lease.claims
             pane.session.start()
             pane.session.wait_started(time.monotonic() + START_TIMEOUT)
         except (TurnError, PreseedError, Exception) as e:  # noqa: BLE001 - any boot failure retires

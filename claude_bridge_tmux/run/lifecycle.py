@@ -109,6 +109,7 @@ def dedicated_session(prep, *, log: Callable[[str], None] | None = None, server:
         if lease is not None and lease.notice_due and shows_auto_mode_notice(plan, prep.version):
             prep.notices.append(messages.auto_mode_billing_notice(gateway_host(plan.env) or ""))
         session = new_session(prep, log=log, server=server, hooks=hooks)
+        session.trust_leased = lease is not None and plan.cwd in lease.claims
         yield session
     finally:
         with _signals_held():

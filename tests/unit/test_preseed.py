@@ -131,3 +131,53 @@ def test_merge_seed_is_pure():
     cfg = {"a": 1}
     new, added = merge_seed(cfg, SeedRequest("/x", None, "v"))
     assert cfg == {"a": 1} and added and new["a"] == 1
+
+
+def test_a_write_that_lands_between_read_and_rename_is_merged_not_lost(tmp_path):
+    """Another program replaces ~/.claude.json while the bridge merges its change: the bridge notices
+    (the file's inode/mtime/size changed before its rename), reads again and merges into the new
+    version, so the other program's key survives."""
+    import json as _json
+
+    from claude_bridge_tmux.host.preseed import update_config
+    path = tmp_path / ".claude.json"
+    path.write_text(_json.dumps({"a": 1}))
+    calls = []
+
+    def change(config):
+        calls.append(dict(config))
+        if len(calls) == 1:      # someone else writes right after the bridge read the file
+            other = tmp_path / "other.tmp"
+            other.write_text(_json.dumps({"a": 1, "writtenMeanwhile": True}))
+            other.replace(path)
+        return dict(config, bridgeKey=True)
+    update_config(path, change)
+    assert _json.loads(path.read_text()) == {"a": 1, "writtenMeanwhile": True, "bridgeKey": True}
+    assert len(calls) == 2
+
+
+def test_trust_a_stale_write_brings_back_after_the_release_is_revoked_again(tmp_path):
+    """Another claude rewrites ~/.claude.json from a copy it read while the bridge's temporary trust
+    was there: the trust comes back after the release. The next bridge run (its preseed or release)
+    takes it back again, within REVOKED_KEEP_S; trust the user set themselves is never touched."""
+    import json as _json
+
+    from claude_bridge_tmux.host.preseed import SeedRequest, preseed, revoked_path
+    home = tmp_path / "home"
+    home.mkdir()
+    cfg = home / ".claude.json"
+    cfg.write_text(_json.dumps({"hasCompletedOnboarding": True, "projects": {"/mine": {"hasTrustDialogAccepted": True}}}))
+    env = {"HOME": str(home)}
+    lease = preseed(env, SeedRequest(cwd="/w", api_key=None, cli_version="2.1.329"), "run-1")
+    assert lease is not None
+    stale = _json.loads(cfg.read_text())          # what another claude read meanwhile
+    lease.release()
+    assert not _json.loads(cfg.read_text())["projects"]["/w"].get("hasTrustDialogAccepted")
+    cfg.write_text(_json.dumps(stale))            # its stale write: the trust is back
+    assert revoked_path(cfg).exists()
+    other = preseed(env, SeedRequest(cwd="/other", api_key=None, cli_version="2.1.329"), "run-2")
+    now = _json.loads(cfg.read_text())
+    assert not now["projects"]["/w"].get("hasTrustDialogAccepted")
+    assert now["projects"]["/mine"]["hasTrustDialogAccepted"] is True
+    if other is not None:
+        other.release()
