@@ -306,6 +306,7 @@ def test_set_permission_mode(bed):
     assert [r[0] for r in ours] == ["acceptEdits", "plan", "refused", "default"]
 
 
+@pytest.mark.newest_cli_only
 def test_set_permission_mode_to_bypass_when_launched_allowing_it(bed):
     kw = dict(env=dict(bed.env, IS_SANDBOX="1"), extra_args={"allow-dangerously-skip-permissions": None})
     steps = [("bypassPermissions", "bypass MOCK:tool=python3_-c_8")]
@@ -352,6 +353,7 @@ def set_model_rounds(bed, cli: str) -> tuple[list, list[str]]:
     return seen, [m for i, m in enumerate(models) if i == 0 or models[i - 1] != m]
 
 
+@pytest.mark.newest_cli_only
 def test_set_model_restarts_the_pane_on_the_same_session(bed):
     """Interactive claude's /model would also save the model as the user's default (2.1.329): the
     bridge restarts claude on the same session with --model instead."""
@@ -396,6 +398,7 @@ def ts_shape(messages: list[dict]) -> list:
     return out
 
 
+@pytest.mark.newest_cli_only
 def test_typescript_sdk(bed):
     """The TypeScript SDK (pinned @anthropic-ai/claude-agent-sdk) with pathToClaudeCodeExecutable set to
     claude-bridge: a plain turn, a tool turn, then a resumed turn, compared with the real CLI."""

@@ -11,6 +11,7 @@ from claude_bridge_tmux.api import BridgeError, Pool, SchemaError, Session, flag
 from tests.integration.test_pool import pool, pool_cmd, status  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
+NEWEST_CLI_ONLY = True      # the Python API layer; the pane and turn logic under it run on every CLI elsewhere
 
 
 def test_flags_to_argv():
