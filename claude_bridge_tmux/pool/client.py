@@ -139,24 +139,7 @@ def _serve_local(sock, argv: list[str], env: dict[str, str], cwd: str | None, st
     try:
         sock.sendall(protocol.encode({"op": "run", "argv": argv, "env": env,
                                       "cwd": os.path.abspath(cwd or os.getcwd()), "stdin": stdin_text}))
-        reader = protocol.LineReader(sock)
-        while True:
-            frame = reader.read()
-            if frame is None:
-                print("claude-bridge: the pool daemon went away before the call finished", file=sys.stderr,
-                      flush=True)
-                return 1
-            ev = frame.get("ev")
-            if ev == "out":
-                try:
-                    out.write(base64.b64decode(frame["b"]))
-                    out.flush()
-                except BrokenPipeError:
-                    return 1
-            elif ev == "err":
-                print(frame.get("t", ""), file=sys.stderr, flush=True)
-            elif ev == "exit":
-                return int(frame.get("code", 1))
+        return protocol.relay_frames(protocol.LineReader(sock), out, sys.stderr)
     except _Hangup as h:
         return 128 + h.signum
     except OSError:

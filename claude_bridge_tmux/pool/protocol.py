@@ -12,6 +12,7 @@ Import-light (the client imports this on every pooled call).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -71,6 +72,29 @@ def connect(path: str, timeout: float | None = 1.0) -> socket.socket | None:
         return None
     s.settimeout(None)
     return s
+
+
+def relay_frames(reader: LineReader, stdout, stderr, what: str = "call") -> int:
+    """Client side: copy the daemon's ``out`` frames to ``stdout`` (binary) and ``err`` frames to
+    ``stderr`` (text) until the ``exit`` frame; return its code. A daemon that goes away first, or a
+    closed stdout, gives 1 (the former with one line naming ``what`` was cut short). Raises OSError
+    when the socket fails."""
+    while True:
+        frame = reader.read()
+        if frame is None:
+            print(f"claude-bridge: the pool daemon went away before the {what} finished", file=stderr, flush=True)
+            return 1
+        ev = frame.get("ev")
+        if ev == "out":
+            try:
+                stdout.write(base64.b64decode(frame["b"]))
+                stdout.flush()
+            except (BrokenPipeError, ValueError):
+                return 1
+        elif ev == "err":
+            print(frame.get("t", ""), file=stderr, flush=True)
+        elif ev == "exit":
+            return int(frame.get("code", 1))
 
 
 class FrameChannel:

@@ -16,7 +16,6 @@ environment reaches its tools through the per-job env file. A session that chang
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Mapping
 
@@ -49,24 +48,8 @@ def serve_from_pool(sock, argv: list[str], *, env: dict[str, str], cwd: str, fir
         except OSError:
             pass
     threading.Thread(target=pump, daemon=True, name="sdk-pool-stdin").start()
-    reader = protocol.LineReader(sock)
     try:
-        while True:
-            frame = reader.read()
-            if frame is None:
-                print("claude-bridge: the pool daemon went away before the session finished", file=stderr, flush=True)
-                return 1
-            ev = frame.get("ev")
-            if ev == "out":
-                try:
-                    stdout.write(base64.b64decode(frame["b"]))
-                    stdout.flush()
-                except (BrokenPipeError, ValueError):
-                    return 1
-            elif ev == "err":
-                print(frame.get("t", ""), file=stderr, flush=True)
-            elif ev == "exit":
-                return int(frame.get("code", 1))
+        return protocol.relay_frames(protocol.LineReader(sock), stdout, stderr, what="session")
     except OSError:
         print("claude-bridge: lost the connection to the pool daemon", file=stderr, flush=True)
         return 1
