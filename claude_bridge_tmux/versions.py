@@ -91,6 +91,9 @@ class Dialect:
     set_model_v2: bool
     #: a missing --settings file is named by its absolute path (2.1.197: as given)
     settings_path_resolved: bool
+    #: error_max_structured_output_retries: modelUsage and total_cost_usd count the last response too
+    #: (2.1.197 leaves it out, as both versions do in ``usage``)
+    structured_retries_cost_all: bool
 
 
 _NEW = (2, 1, 329)
@@ -106,4 +109,4 @@ def dialect(version: str | None) -> Dialect:
                    auto_mode_billing_notice=new, stream_event_extras=new, local_command_empty_line=not new,
                    structured_retries_last_error=new, json_schema_checked=new, fork_message_v2=new,
                    resume_any_project=new, stream_input_error_v2=new, set_model_v2=new,
-                   settings_path_resolved=new)
+                   settings_path_resolved=new, structured_retries_cost_all=new)

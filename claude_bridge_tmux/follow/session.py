@@ -33,6 +33,7 @@ from claude_bridge_tmux.follow.engine import (
     Fail,
     Finish,
     Hook,
+    Interrupt,
     PressEnter,
     Records,
     Resubmit,
@@ -57,6 +58,7 @@ CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyw
 IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
 EXIT_WAIT = 3.0           # s claude and its children get to exit after the pane is closed (then SIGKILL)
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
+READY_FILES_S = 15.0      # s from the start to wait for ``ready_files`` (then the prompt goes anyway)
 RELAY_PERMISSION_GRACE_S = 600.0  # s a permission dialog may wait for the Agent SDK's can_use_tool answer
 
 
@@ -155,6 +157,9 @@ class ClaudeSession:
         self._trust_answers = 0
         self._trust_answered_at = float("-inf")
         self._input_lock = threading.Lock()        # typing a prompt vs. Shift+Tab from the SDK
+        # files that must exist before the first prompt is typed (the bridge's own MCP server has
+        # listed its tools); waited for at most READY_FILES_S from the start
+        self.ready_files: list[Path] = []
         trace = BridgeConfig.from_env(env).trace
         self._trace_file = None
         if trace:
@@ -363,7 +368,7 @@ class ClaudeSession:
         assert self.pane is not None
         while True:
             lines = self.pane.screen()
-            if screenmod.is_ready(lines):
+            if screenmod.is_ready(lines) and self._ready_files_seen():
                 return
             dead, status = self.pane.status()
             if dead:   # an exit during start-up is an error exit even when tmux gives no status
@@ -446,6 +451,14 @@ class ClaudeSession:
         with contextlib.suppress(Exception):
             if self.pane is not None:
                 self.pane.send_keys("Escape")
+
+    def _ready_files_seen(self) -> bool:
+        if not self.ready_files:
+            return True
+        if all(p.exists() for p in self.ready_files) or time.monotonic() - self.started > READY_FILES_S:
+            self.ready_files = []
+            return True
+        return False
 
     def paste_prompt(self, prompt: str, deadline: float) -> None:
         """Submit ``prompt`` by bracketed paste once the input prompt is shown (see ``InputBox.submit``).
@@ -548,6 +561,10 @@ class ClaudeSession:
                     hookmod.answer_gate(self.spool.dir, act.pid, act.stop)
                     self._trace("gate", pid=act.pid, stop=act.stop)
                     self.log(f"tool gate {act.pid}: {'stop' if act.stop else 'continue'}")
+                elif isinstance(act, Interrupt):
+                    self.log("the gate stopped a failed tool: interrupting the turn")
+                    self.pane.send_keys("Escape")
+                    self._trace("interrupt")
                 elif isinstance(act, PressEnter):
                     self.log("prompt still in the input box: Enter again")
                     self.pane.send_keys("Enter")

@@ -29,7 +29,7 @@ import orjson
 from claude_bridge_tmux.errors import SetupError
 from claude_bridge_tmux.host.paths import write_private
 
-SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd")
+SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure")
 DENY_MESSAGE = "This command requires approval"
 # The tool gate (PostToolUse, only for runs with --max-turns / --max-budget-usd) waits this long for
 # the bridge's answer before letting claude continue on its own.
@@ -84,11 +84,11 @@ def waiting_sink_command(spool: Path, name: str, answers: Path, *, tries: int | 
             f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
 
 
-def _gate_command(spool: Path) -> str:
+def _gate_command(spool: Path, event: str = "PostToolUse") -> str:
     """PostToolUse: spool the payload, then wait for the bridge's answer ``<gate>/<pid>`` and print it
     (``{"continue":false,...}`` stops the turn before the next model request; an empty file lets it go on).
     Without an answer in GATE_WAIT_S seconds claude goes on (a bridge that went away never blocks it)."""
-    return waiting_sink_command(spool, "PostToolUse", gate_dir(spool), tries=GATE_WAIT_S * 50)
+    return waiting_sink_command(spool, event, gate_dir(spool), tries=GATE_WAIT_S * 50)
 
 
 def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: bool = False) -> dict[str, Any]:
@@ -96,14 +96,20 @@ def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: boo
     that lets the bridge stop a turn between a tool's result and the next model request)."""
     hooks: dict[str, Any] = {}
     for event in SPOOLED_EVENTS:
-        hooks[event] = [{"hooks": [{"type": "command", "command": _sink_command(spool, event)}]}]
+        # async: claude does not wait for a hook that only reports (the caller's hooks are still
+        # awaited); a waited-for spool hook held up the prompt, the request and turn_duration by one
+        # sh + cat + mv each, 20-350 ms under load (scripts/bench --breakdown)
+        hooks[event] = [{"hooks": [{"type": "command", "command": _sink_command(spool, event), "async": True}]}]
     if deny_permission_requests:
         hooks["PermissionRequest"] = [{"matcher": "*", "hooks": [{
             "type": "command", "command": _sink_command(spool, "PermissionRequest", deny_reply())}]}]
     if gate_tools:
         gate_dir(spool).mkdir(mode=0o700, exist_ok=True)
-        hooks["PostToolUse"] = [{"matcher": "*", "hooks": [{
-            "type": "command", "command": _gate_command(spool), "timeout": GATE_WAIT_S + 30}]}]
+        # a tool whose result is an error fires PostToolUseFailure instead (2.1.197, 2.1.329), which
+        # cannot stop the turn: the bridge interrupts it while the hook waits (follow/engine.py, "halt")
+        for event in ("PostToolUse", "PostToolUseFailure"):
+            hooks[event] = [{"matcher": "*", "hooks": [{
+                "type": "command", "command": _gate_command(spool, event), "timeout": GATE_WAIT_S + 30}]}]
     return hooks
 
 

@@ -307,24 +307,12 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
     if _opt(parsed, "permission-mode") is None and not bypass:
         # print mode starts in "default"; interactive 2.1.329 would start in "auto" (docs/probe-notes.md §2)
         claude_args += ["--permission-mode", "default"]
-    system_append = ("append-system-prompt", "append-system-prompt-file")
     for key, value in parsed.occurrences:
         spec = table.get(key)
         # --verbose only shapes print-mode output; forwarding it would split pool keys for nothing
         if spec is None or spec.handling != "forward" or key in ("settings", "verbose") or key in SESSION_OPTIONS:
             continue
-        if json_schema is not None and key in system_append:
-            continue   # merged with the structured-output instructions below
         claude_args += flagmod.to_argv(key, value, table)
-    if json_schema is not None:
-        from claude_bridge_tmux.output import structured
-        own = _caller_system_append(parsed, cwd)
-        if own is None:   # unreadable file: claude reports it
-            claude_args += flagmod.to_argv("append-system-prompt-file", _opt(parsed, "append-system-prompt-file"),
-                                           table)
-        else:
-            text = structured.instructions(json_schema)
-            claude_args += flagmod.to_argv("append-system-prompt", f"{own}\n\n{text}" if own else text, table)
     hidden = interactive_only_tools_to_hide(parsed)
     if hidden:
         claude_args += ["--disallowedTools", *hidden]
@@ -355,10 +343,11 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         submit = "paste"   # claude starts while the first message is awaited; every turn is pasted
     elif config.submit == "paste":
         submit = "paste"
-    elif _opt(parsed, "mcp-config") and config.submit != "launch":
+    elif (_opt(parsed, "mcp-config") or json_schema is not None) and config.submit != "launch":
         # `claude -p` connects the MCP servers before its first request; interactive claude (2.1.197)
         # sends a prompt given at launch before they are up, so the first request lacks their tools.
-        # Submitting once the input prompt is ready gives local servers the time to connect.
+        # Submitting once the input prompt is ready gives local servers the time to connect (with
+        # --json-schema: the bridge's own server of the StructuredOutput tool, run/structured_mcp.py).
         submit = "paste"
     return RunPlan(
         claude_bin=claude_bin, cli_version=cli_version, cwd=cwd, env=env, prompt=prompt,
@@ -396,20 +385,6 @@ def parse_json_schema(value, cli_version: str):
         if problem:
             raise UsageError(f"Error: --json-schema is not a valid JSON Schema: {problem}")
     return schema
-
-
-def _caller_system_append(parsed: flagmod.ParsedArgs, cwd: str) -> str | None:
-    """The caller's own appended system prompt ("" when none; None when its file cannot be read).
-    Like claude, the last --append-system-prompt wins; 2.1.329 also joins a file's text after it."""
-    text = _opt(parsed, "append-system-prompt")
-    path = _opt(parsed, "append-system-prompt-file")
-    parts = [str(text)] if isinstance(text, str) and text else []
-    if isinstance(path, str):
-        try:
-            parts.append(Path(path if os.path.isabs(path) else os.path.join(cwd, path)).read_text())
-        except OSError:
-            return None
-    return "\n\n".join(parts)
 
 
 def _positive_number(value) -> float | None:

@@ -389,6 +389,7 @@ def result_message(
     fmt: str = "json",
     api_requests: Sequence[Mapping[str, Any]] = (),
     estimate_timings: bool = False,
+    usage_records: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict:
     """The final ``result`` object for CLI ``version`` (default: the version that wrote the
     records) and output format ``fmt``.
@@ -414,6 +415,8 @@ def result_message(
     :func:`turn_timings`); ``ttft_ms``, ``ttft_stream_ms``, ``time_to_request_ms``,
     ``first_content_frame_ms`` printed when given, or estimated when ``estimate_timings``
     (`-p` measures them; the transcript only bounds them).
+    ``usage_records``: the records whose responses ``usage`` sums, when not all of them
+    (error_max_structured_output_retries leaves the last response out; none: the variant's zeros).
     ``terminal_reason``: the variant sample's (completed / api_error / max_turns …); pass a
     value to override, ``None`` to leave it out.
     """
@@ -427,7 +430,11 @@ def result_message(
     is_error = bool(last is not None and last.get("isApiErrorMessage"))
     structured = structured_output is not _UNSET
     variant = result_variant(subtype, is_error, structured, local_command)
-    usage = sum_usage(resp, shp.usage_template(fmt, variant) or shp.usage_template(fmt, "success"))
+    if usage_records is not None and responses(usage_records):
+        usage = sum_usage(responses(usage_records), shp.usage_template(fmt, "success"))
+    else:
+        usage = sum_usage(resp if usage_records is None else [],
+                          shp.usage_template(fmt, variant) or shp.usage_template(fmt, "success"))
     key_rule = str(shp.rules.get("model_usage_key", "requested"))
     mu, total_cost = model_usage(resp, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule)
     mu_turn, _ = model_usage(resp, model_key=model_key, prices=prices, key_rule=key_rule)
@@ -487,7 +494,13 @@ def result_message(
         # a fallback sample's terminal_reason would be another variant's
         computed["terminal_reason"] = _DEFAULT_TERMINAL.get(variant, M)
     drop = ("api_error_status", "terminal_reason") if local_command else ()
-    return shp.shape_result(fmt, variant, computed, drop=drop)
+    out = shp.shape_result(fmt, variant, computed, drop=drop)
+    if usage_records is not None and responses(usage_records) and isinstance(out.get("usage"), dict):
+        # the variant's sample has -p's zero usage, whose key order differs (2.1.329): a counted one
+        # is in the order of any other result's usage
+        order = [k for k in usage if k in out["usage"]]
+        out["usage"] = {**{k: out["usage"][k] for k in order}, **out["usage"]}
+    return out
 
 
 # terminal_reason for variants without a recorded sample

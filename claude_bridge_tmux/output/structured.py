@@ -1,81 +1,170 @@
-"""``--json-schema`` for the interactive CLI (which ignores the flag): instructions, answer checks, re-prompts.
+"""``--json-schema`` for the interactive CLI (which ignores the flag): the StructuredOutput tool's
+calls, the turn's end, the nudge, and ``-p``'s names in what is printed.
 
-``claude -p --json-schema S`` gives the model a ``StructuredOutput`` tool whose input schema is S and
-ends the run when the model calls it with valid input (``structured_output`` in the result; the
-``result`` is that value as compact JSON).  Interactive claude has no such tool, so the bridge:
+``claude -p --json-schema S`` gives the model a built-in ``StructuredOutput`` tool whose input schema
+is S and ends the run when the model calls it with valid input (``structured_output`` in the result;
+``result`` is that value as compact JSON; ``stop_reason`` ``tool_use``; ``num_turns`` 2). The bridge
+gives interactive claude the same tool from an MCP server of its own
+(:mod:`claude_bridge_tmux.run.structured_mcp`; the model sees it as
+``mcp__claude-bridge__StructuredOutput``, with ``-p``'s description and the caller's schema), and:
 
-1. appends :func:`instructions` (the schema, and "answer with only a JSON value") to the system
-   prompt (``--append-system-prompt``, merged with the caller's own);
-2. takes the turn's final text (the ``result``), finds the JSON value in it (:func:`extract`) and
-   validates it with ``jsonschema`` (:func:`problem`);
-3. answers like ``claude -p``: valid → ``structured_output``; text without any JSON → one nudge in the
-   same pane, then a plain success without ``structured_output`` (what ``-p`` does when the model never
-   calls the tool); JSON that does not validate → a re-prompt with the validation error, at most
-   ``MAX_STRUCTURED_OUTPUT_RETRIES`` (default 5, as ``-p``) attempts in all, then
-   ``error_max_structured_output_retries``.
+1. answers the PostToolUse / PostToolUseFailure gate (:func:`gate`): stop after a valid call, or after
+   the ``MAX_STRUCTURED_OUTPUT_RETRIES``-th (default 5, as ``-p``) invalid one, so claude sends no
+   further request, as ``-p``;
+2. a turn that ends without any call gets ``-p``'s nudge (:data:`NUDGE`) once in the same pane; a
+   second answer without a call is a plain success without ``structured_output`` (``-p`` does that);
+3. prints the tool under ``-p``'s name (:class:`PrintNames`): the tool_use block is
+   ``StructuredOutput``, its tool_result text content and ``tool_use_result`` are strings.
 
-Re-prompts start with :data:`RETRY_PREFIX` (the mock model treats them as wrappers, like ``-p``'s
-``[structured-output-enforce]`` nudge).
+Formats: CLI 2.1.197 and 2.1.329 (records and ``-p`` output recorded in tests/data/structured/).
 """
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from claude_bridge_tmux.output.jsjson import dumps
 from claude_bridge_tmux.versions import dialect
 
-RETRY_PREFIX = "[claude-bridge:json-schema]"
-SCHEMA_MARKER = "JSON Schema: "
+PRINT_TOOL_NAME = "StructuredOutput"
+MODEL_TOOL_NAME = "mcp__claude-bridge__StructuredOutput"    # = run.structured_mcp.MODEL_TOOL_NAME
+NUDGE = ("[structured-output-enforce] You MUST call the StructuredOutput tool to complete this request. "
+         "Call this tool now.")
 DEFAULT_MAX_ATTEMPTS = 5
 
 
-def instructions(schema: Any) -> str:
-    """System-prompt text asking for a JSON answer (the schema on one line after SCHEMA_MARKER)."""
-    return ("Structured output is required for this session: your final answer to each request must be a "
-            "single JSON value that conforms to the JSON Schema below, and nothing else (no prose, no "
-            "Markdown code fence). Use tools first if you need them.\n"
-            f"{SCHEMA_MARKER}{dumps(schema)}")
+def calls(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, Any]]:
+    """The StructuredOutput calls of a turn's main thread, in order: ``[(tool_use_id, input)]``."""
+    out: list[tuple[str, Any]] = []
+    for r in records:
+        if r.get("type") != "assistant" or r.get("isSidechain"):
+            continue
+        for b in (r.get("message") or {}).get("content") or ():
+            if isinstance(b, Mapping) and b.get("type") == "tool_use" and b.get("name") == MODEL_TOOL_NAME:
+                out.append((str(b.get("id") or ""), b.get("input")))
+    return out
 
 
-def nudge_prompt() -> str:
-    return (f"{RETRY_PREFIX} Your answer did not contain the required JSON value. Reply again with only a "
-            "JSON value that conforms to the JSON Schema given in the system prompt, and nothing else.")
+def outcome(records: Iterable[Mapping[str, Any]], schema: Any) -> tuple[Any, int, str | None]:
+    """What the turn's StructuredOutput calls came to: ``(value, failed, last_problem)``. ``value`` is
+    the input of the first valid call (:data:`MISSING` when none), ``failed`` the number of invalid
+    calls before it, ``last_problem`` the last invalid call's error (as the tool answered it)."""
+    failed, last = 0, None
+    for _id, value in calls(records):
+        why = problem(value if value is not None else {}, schema)
+        if why is None:
+            return value, failed, last
+        failed, last = failed + 1, why
+    return MISSING, failed, last
 
 
-def retry_prompt(problem_text: str) -> str:
-    return (f"{RETRY_PREFIX} Your answer does not match the required JSON Schema: {problem_text}. Reply again "
-            "with only a corrected JSON value that conforms to the schema, and nothing else.")
+def gate(schema: Any, limit: int) -> Callable[..., bool | None]:
+    """The tool gate of a --json-schema turn: ``gate(turn_records, tool_use_id, hook_payload)`` is True
+    (stop the turn) after a valid StructuredOutput call or the ``limit``-th invalid one of the turn,
+    False for any other tool. Decided from the hook's payload (``tool_name``, ``tool_input``: under
+    load the hook runs before the call's record is in the transcript), else from the records (None
+    while the call is not there). Keeps the turn's count of invalid calls: one gate per turn."""
+    failed: set[str] = set()
+
+    def decide(records: list[dict], tool_use_id: str, payload: Mapping[str, Any] | None = None) -> bool | None:
+        if payload and isinstance(payload.get("tool_name"), str):
+            if payload["tool_name"] != MODEL_TOOL_NAME:
+                return False
+            value = payload.get("tool_input")
+        else:
+            found = [v for cid, v in calls(records) if cid == tool_use_id]
+            if not found:
+                return False if _has_tool_use(records, tool_use_id) else None
+            value = found[0]
+        if problem(value if value is not None else {}, schema) is None:
+            return True
+        failed.add(tool_use_id)
+        return len(failed) >= limit
+    return decide
 
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)\n?```", re.S)
+def _has_tool_use(records: Iterable[Mapping[str, Any]], tool_use_id: str) -> bool:
+    return any(isinstance(b, Mapping) and b.get("type") == "tool_use" and b.get("id") == tool_use_id
+               for r in records if r.get("type") == "assistant"
+               for b in (r.get("message") or {}).get("content") or ())
+
+
+def without_last_response(records: list[dict]) -> list[dict]:
+    """``records`` without the last response's assistant records (one response can span several
+    records, one per content block, sharing ``message.id``)."""
+    last_id = None
+    for r in reversed(records):
+        if r.get("type") == "assistant" and not r.get("isSidechain"):
+            last_id = (r.get("message") or {}).get("id")
+            break
+    if last_id is None:
+        return list(records)
+    return [r for r in records if not (r.get("type") == "assistant" and (r.get("message") or {}).get("id") == last_id)]
+
+
+class PrintNames:
+    """Maps the MCP tool back to ``-p``'s built-in one in a transcript record, before it is printed or
+    summed up: the tool_use block's name, and for its result the text content and ``toolUseResult``
+    as the plain strings ``-p`` writes (an MCP result is a list of content blocks), with ``-p``'s
+    permission decision (``accept`` by ``config``: a built-in tool).
+
+    A failed call's result is ``-p``'s validation error (``schema`` decides it, as the MCP server
+    did): the call that used up the attempts is interrupted by the bridge while its hook runs, and
+    2.1.197 then records a rejection instead of the server's answer. Other records pass unchanged."""
+
+    def __init__(self, schema: Any = None) -> None:
+        self.schema = schema
+        self.inputs: dict[str, Any] = {}
+
+    def __call__(self, record: dict) -> dict:
+        msg = record.get("message")
+        if not isinstance(msg, dict) or not isinstance(msg.get("content"), list):
+            return record
+        content: list = msg["content"]
+        if record.get("type") == "assistant":
+            if not any(isinstance(b, dict) and b.get("name") == MODEL_TOOL_NAME for b in content):
+                return record
+            blocks = []
+            for b in content:
+                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("name") == MODEL_TOOL_NAME:
+                    self.inputs[str(b.get("id"))] = b.get("input")
+                    b = dict(b, name=PRINT_TOOL_NAME)
+                blocks.append(b)
+            return dict(record, message=dict(msg, content=blocks))
+        if record.get("type") != "user":
+            return record
+        mine = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"
+                and b.get("tool_use_id") in self.inputs]
+        if not mine:
+            return record
+        blocks, text, failed = [], None, False
+        for b in content:
+            if b in mine:
+                why = None
+                if self.schema is not None:
+                    value = self.inputs[b["tool_use_id"]]
+                    why = problem(value if value is not None else {}, self.schema)
+                failed = why is not None or bool(b.get("is_error"))
+                text = why if why is not None else _text_of(b.get("content"))
+                b = {"type": "tool_result", "content": text, "is_error": True, "tool_use_id": b["tool_use_id"]} \
+                    if failed else dict(b, content=text)
+            blocks.append(b)
+        out = dict(record, message=dict(msg, content=blocks))
+        if text is not None:
+            out["toolUseResult"] = f"Error: {text}" if failed else text
+        if "permissionDecision" in record or failed:
+            out["permissionDecision"] = {"decision": "accept", "source": "config"}   # -p's built-in tool
+        out.pop("toolDenialKind", None)
+        return out
+
+
+def _text_of(content: Any) -> Any:
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return content
+
+
 _MISSING = object()
-
-
-def extract(text: str | None) -> Any:
-    """The JSON value in an answer: the whole text, else a fenced block, else the first ``{...}`` /
-    ``[...]`` span that parses. :data:`MISSING` when there is none."""
-    if not text:
-        return _MISSING
-    t = text.strip()
-    for cand in (t, *(m.group(1).strip() for m in _FENCE.finditer(t))):
-        try:
-            return json.loads(cand)
-        except ValueError:
-            pass
-    dec = json.JSONDecoder()
-    for i, ch in enumerate(t):
-        if ch in "{[":
-            try:
-                value, _end = dec.raw_decode(t, i)
-                return value
-            except ValueError:
-                continue
-    return _MISSING
-
-
 MISSING = _MISSING
 
 
@@ -127,7 +216,8 @@ def schema_error(schema: Any) -> str | None:
     return None
 
 
-def max_attempts(env: dict[str, str]) -> int:
+def max_attempts(env: Mapping[str, str]) -> int:
+    """``MAX_STRUCTURED_OUTPUT_RETRIES`` from the run's environment (default 5, at least 1), as ``-p``."""
     try:
         n = int(env.get("MAX_STRUCTURED_OUTPUT_RETRIES") or DEFAULT_MAX_ATTEMPTS)
     except ValueError:

@@ -20,6 +20,7 @@ from claude_bridge_tmux.follow.session import ClaudeSession
 from claude_bridge_tmux.host.preseed import SeedRequest, preseed
 from claude_bridge_tmux.invocation.plan import RunPlan
 from claude_bridge_tmux.output import messages
+from claude_bridge_tmux.run import structured_mcp
 from claude_bridge_tmux.tmux.pane import TmuxServer
 from claude_bridge_tmux.versions import dialect
 
@@ -33,8 +34,9 @@ def deny_permission_requests(plan: RunPlan) -> bool:
 
 
 def gate_tools(plan: RunPlan) -> bool:
-    """The run needs the PostToolUse gate (--max-turns / --max-budget-usd)."""
-    return plan.max_turns is not None or plan.max_budget_usd is not None
+    """The run needs the PostToolUse gate (--max-turns / --max-budget-usd; --json-schema, whose valid
+    StructuredOutput call ends the turn)."""
+    return plan.max_turns is not None or plan.max_budget_usd is not None or plan.json_schema is not None
 
 
 def gateway_host(env: dict[str, str]) -> str | None:
@@ -66,10 +68,20 @@ def new_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxS
     """The :class:`ClaudeSession` a prepared call (``run.cold.Prepared``) runs in, with all its options;
     ``hooks`` (event → matcher list) are added to the run's settings (the Agent SDK relay)."""
     plan = prep.plan
-    return ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env, cwd=plan.cwd,
-                         session_id=plan.session_id, settings=prep.settings,
-                         deny_permission_requests=deny_permission_requests(plan), server=server, log=log,
-                         session_args=plan.session_args or None, gate_tools=gate_tools(plan), extra_hooks=hooks)
+    settings = prep.settings
+    if plan.json_schema is not None:
+        settings = structured_mcp.with_permission(settings)
+    session = ClaudeSession(claude_bin=prep.claude_bin, claude_args=plan.claude_args, env=plan.env, cwd=plan.cwd,
+                            session_id=plan.session_id, settings=settings,
+                            deny_permission_requests=deny_permission_requests(plan), server=server, log=log,
+                            session_args=plan.session_args or None, gate_tools=gate_tools(plan),
+                            extra_hooks=hooks)
+    if plan.json_schema is not None:
+        # -p's StructuredOutput tool, from the bridge's own MCP server (run/structured_mcp.py)
+        ready = session.run_dir / "structured-ready"
+        session.claude_args += ["--mcp-config", structured_mcp.mcp_config(plan.json_schema, str(ready))]
+        session.ready_files.append(ready)
+    return session
 
 
 @contextlib.contextmanager

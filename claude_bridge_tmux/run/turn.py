@@ -21,7 +21,6 @@ from claude_bridge_tmux.output.result import (
     max_turns_error,
     responses,
     result_message,
-    result_text,
     total_cost,
 )
 from claude_bridge_tmux.run.init_probe import InitProbe
@@ -45,7 +44,7 @@ def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, prev
         return None
     limit = plan.max_turns if plan.max_turns is not None else float("inf")
 
-    def gate(records: list[dict], tool_use_id: str) -> bool | None:
+    def gate(records: list[dict], tool_use_id: str, payload=None) -> bool | None:
         ids: list[str] = []
         owner = None
         for r in records:
@@ -71,6 +70,21 @@ def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, prev
     return gate
 
 
+def _either(first, second):
+    """Two tool gates as one: stop when either says stop, wait (None) while either cannot tell yet."""
+    if second is None:
+        return first
+
+    def gate(records: list[dict], tool_use_id: str, payload=None) -> bool | None:
+        a, b = first(records, tool_use_id, payload), second(records, tool_use_id, payload)
+        if a or b:
+            return True
+        if a is None or b is None:
+            return None
+        return False
+    return gate
+
+
 def _synthetic_user_line(text: str, session_id: str) -> dict:
     """The stream-json line of a bridge re-prompt (as ``-p`` prints its structured-output nudge)."""
     ts = messages.line_timestamp(time.time())
@@ -90,9 +104,10 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     ``fast_end``: the pane is used again after this call (pool), so the turn may end on the Stop hook
     once the final reply is in the file (see ``ClaudeSession.run_turn``); not with
     --include-hook-events, which prints the Stop hooks' own records.
-    With --json-schema the turn may be followed by re-prompts in the same pane (see structured.py);
-    the result covers them all. The result is left in ``emitter.last_result``. Raises TurnError when
-    the turn cannot complete (the caller reports it with ``report_error``).
+    With --json-schema the turn ends on a valid StructuredOutput call (the tool gate); a turn without
+    any call is followed by ``-p``'s nudge in the same pane (see structured.py); the result covers both.
+    The result is left in ``emitter.last_result``. Raises TurnError when the turn cannot complete (the
+    caller reports it with ``report_error``).
     """
     plan = prep.plan
     prompt = plan.prompt if prompt is None else prompt
@@ -105,49 +120,45 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         emitter.init(init_message(plan, info, probe))
 
     gate = turn_gate(plan, version=prep.version, model_key=lambda: session.info.model, previous=previous)
+    limit = structured.max_attempts(plan.env)
+    on_record = emitter.record
+    if plan.json_schema is not None:
+        gate = _either(structured.gate(plan.json_schema, limit), gate)
+        names = structured.PrintNames(plan.json_schema)
+
+        def on_record(rec: dict) -> None:
+            emitter.record(names(rec))
     to_model = unknown_command_to_model(prep.version)
 
     def run(prompt: str, was_submitted: bool):
-        return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=emitter.record,
+        return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=on_record,
                                 on_session=on_session, cancel=cancel, gate=gate,
                                 unknown_command_to_model=to_model,
                                 fast_end=fast_end and not plan.include_hook_events)
 
     outcome = run(prompt, submitted)
     turns = [outcome]
-    value = structured.MISSING
+    value: object = structured.MISSING
     schema_problem: str | None = None
-    json_attempts = 0
-    if plan.json_schema is not None and outcome.local_text is None and not outcome.gate_stopped:
-        nudged = False
-        limit = structured.max_attempts(plan.env)
-        while True:
-            last = last_assistant(turns[-1].records)
-            if last is None or last.get("isApiErrorMessage") or turns[-1].gate_stopped:
-                break
-            found = structured.extract(result_text(turns[-1].records))
-            if found is structured.MISSING:
-                if nudged:
-                    break            # like -p when the model never calls StructuredOutput: plain success
-                nudged = True
-                reprompt = structured.nudge_prompt()
-            else:
-                json_attempts += 1
-                schema_problem = structured.problem(found, plan.json_schema)
-                if schema_problem is None:
-                    value = found
-                    break
-                if json_attempts >= limit:
-                    break
-                reprompt = structured.retry_prompt(schema_problem)
-            emitter.line(_synthetic_user_line(reprompt, emitter.session_id))
-            turns.append(run(reprompt, False))
+    json_failures = 0
+    if plan.json_schema is not None and outcome.local_text is None:
+        value, json_failures, schema_problem = structured.outcome(outcome.records, plan.json_schema)
+        last = last_assistant(outcome.records)
+        if value is structured.MISSING and json_failures == 0 and last is not None \
+                and not last.get("isApiErrorMessage") and not outcome.gate_stopped:
+            # no StructuredOutput call at all: -p's nudge once, in the same pane; a second answer
+            # without a call is a plain success (as -p)
+            emitter.line(_synthetic_user_line(structured.NUDGE, emitter.session_id))
+            turns.append(run(structured.NUDGE, False))
+            value, json_failures, schema_problem = structured.outcome(turns[-1].records, plan.json_schema)
     emitter.session_id = session.info.session_id or plan.session_id
     emitter.init(init_message(plan, session.info, probe))
     common = dict(session_id=session.info.session_id or plan.session_id, uuid=str(uuidlib.uuid4()),
                   model_key=session.info.model, version=prep.version, fmt=plan.output_format,
                   result_index=emitter.results)
     records = [r for t in turns for r in t.records]
+    if plan.json_schema is not None:
+        records = [names(r) for r in records]      # -p's tool name and results (also for the result)
     api_requests = [r for t in turns for r in t.api_requests]
     timing = dict(prompt=outcome.prompt_record, api_requests=api_requests)
     if outcome.local_text is not None:
@@ -166,25 +177,31 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
             subtype="error_max_budget_usd", errors=[budget_error(plan.max_budget_usd)],
             num_turns=len(responses(records)), previous=previous, **timing, **common)
+    elif value is not structured.MISSING:
+        result = result_message(
+            records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous,
+            structured_output=value, result=jsjson.dumps(value), **timing, **common)
+    elif plan.json_schema is not None and json_failures >= limit:
+        # -p gives up while the last response still streams: its usage is not in ``usage`` (nor, on
+        # 2.1.197, in modelUsage / total_cost_usd)
+        before_last = structured.without_last_response(records)
+        result = result_message(
+            records if dialect(prep.version).structured_retries_cost_all else before_last,
+            duration_ms=None, duration_api_ms=None, estimate_timings=False,
+            subtype="error_max_structured_output_retries",
+            errors=[structured.exhausted_error(json_failures, schema_problem, prep.version)],
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous,
+            usage_records=before_last, **timing, **common)
     elif turns[-1].gate_stopped and plan.max_turns is not None:
         result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=False, subtype="error_max_turns",
             errors=[max_turns_error(plan.max_turns)],
             num_turns=len(responses(turns[-1].records)) + 1, previous=previous, **timing, **common)
-    elif plan.json_schema is not None and value is structured.MISSING and schema_problem is not None:
-        result = result_message(
-            records, duration_ms=None, duration_api_ms=None, estimate_timings=False,
-            subtype="error_max_structured_output_retries",
-            errors=[structured.exhausted_error(json_attempts, schema_problem, prep.version)],
-            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **timing, **common)
     else:
-        extra = {}
-        if value is not structured.MISSING:
-            extra = dict(structured_output=value, result=jsjson.dumps(value))
         result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
-            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **extra,
-            **timing, **common)
+            num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **timing, **common)
     for notice in prep.notices:
         if plan.output_format == "stream-json" or emitter.collect:
             emitter.line(messages.informational_line(notice, session_id=common["session_id"],

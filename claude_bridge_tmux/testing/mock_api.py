@@ -82,11 +82,11 @@ DIRECTIVES: dict[str, str] = {
     "maxtokens": "stop_reason max_tokens on the first response of a turn",
     "say=WORDS": "reply exactly WORDS (underscores -> spaces)",
     "echo": "reply with the exact prompt text",
-    "structured[=JSON]": "with a StructuredOutput tool: call it with JSON (else an object built from "
-    "its input_schema); after a failed call, retry with the built object. Without the tool but with a "
-    "schema in the system prompt (claude-bridge's --json-schema instructions, a line 'JSON Schema: {...}'): "
-    "answer that JSON as text; after a '[claude-bridge:json-schema]' re-prompt, the built object",
+    "structured[=JSON]": "with a StructuredOutput tool (-p's built-in one, or an MCP server's "
+    "mcp__<server>__StructuredOutput): call it with JSON (else an object built from its input_schema); "
+    "after a failed call, retry with the built object",
     "nostructured": "never call StructuredOutput",
+    "stuckstructured": "with structured=JSON: call StructuredOutput with that JSON again after a failed call",
     "script=NAME": "steps of NAME from the --script file (step k = k-th response of the turn)",
 }
 
@@ -97,7 +97,6 @@ WRAPPER_PREFIXES: tuple[str, ...] = (
     "<bash-",
     "Caveat:",
     "[structured-output-enforce]",
-    "[claude-bridge:json-schema]",
     "Output token limit hit",
     "Your response above was cut off mid-stream",
     "This session is being continued from a previous conversation",
@@ -105,8 +104,6 @@ WRAPPER_PREFIXES: tuple[str, ...] = (
 COMPACT_PREFIX = "CRITICAL: Respond with TEXT ONLY"
 STRUCTURED_TOOL = "StructuredOutput"
 # claude-bridge's structured-output instructions (claude_bridge_tmux.output.structured): schema line and re-prompts
-TEXT_SCHEMA_MARKER = "JSON Schema: "
-TEXT_SCHEMA_RETRY = "[claude-bridge:json-schema]"
 
 THINKING_TEXT = "Let me think about this mock question step by step."
 COMPACT_SUMMARY = (
@@ -219,8 +216,8 @@ class RequestInfo:
     session_id: str = ""
     tool_names: list[str] = field(default_factory=list)
     structured_schema: dict | None = None
+    structured_tool: str = "StructuredOutput"   # its name as offered (an MCP server's: mcp__<server>__StructuredOutput)
     last_user_text: str | None = None
-    text_schema: Any = None           # a schema given in the system prompt (no StructuredOutput tool)
 
     @property
     def is_tool_result(self) -> bool:
@@ -239,15 +236,11 @@ def analyze_request(body: dict) -> RequestInfo:
     tools = body.get("tools") or []
     info.tool_names = [t.get("name", "") for t in tools if isinstance(t, dict)]
     for t in tools:
-        if isinstance(t, dict) and t.get("name") == STRUCTURED_TOOL:
+        name = t.get("name") if isinstance(t, dict) else None
+        if isinstance(name, str) and (name == STRUCTURED_TOOL or (
+                name.startswith("mcp__") and name.endswith("__" + STRUCTURED_TOOL))):
             info.structured_schema = t.get("input_schema") or {}
-    for b in _blocks(body.get("system")):
-        for line in str(b.get("text") or "").splitlines():
-            if line.startswith(TEXT_SCHEMA_MARKER):
-                try:
-                    info.text_schema = json.loads(line[len(TEXT_SCHEMA_MARKER):])
-                except ValueError:
-                    pass
+            info.structured_tool = name
     msgs = [m for m in (body.get("messages") or []) if isinstance(m, dict)]
     conv = [m for m in msgs if m.get("role") in ("user", "assistant")]
 
@@ -519,9 +512,13 @@ def build_plan(
             return [_text(f"Block {i} of {n}: {t}") for i in range(1, n + 1)]
         return [_text(t)]
 
-    structured_ok = info.structured_schema is not None and "nostructured" not in d
+    # a tool offered but gone (2.1.329 replays a resumed session's tool list; the MCP server that had
+    # it is not there): a model reads "No such tool available ... continue without this tool" and does
+    structured_gone = any(r["name"] == info.structured_tool and "No such tool available" in (r["text"] or "")
+                          for r in info.tool_results)
+    structured_ok = info.structured_schema is not None and "nostructured" not in d and not structured_gone
     trs = info.tool_results
-    so_failed = any(r["name"] == STRUCTURED_TOOL and r["is_error"] for r in trs)
+    so_failed = any(r["name"] == info.structured_tool and r["is_error"] for r in trs)
 
     if "script" in d and scripts is not None:
         steps = scripts.get(str(d["script"])) or []
@@ -539,8 +536,8 @@ def build_plan(
         plan.stop_reason = "tool_use"
         return plan
 
-    if so_failed and structured_ok:
-        plan.blocks = blocks + [_tool(STRUCTURED_TOOL, example_from_schema(info.structured_schema))]
+    if so_failed and structured_ok and "stuckstructured" not in d:
+        plan.blocks = blocks + [_tool(info.structured_tool, example_from_schema(info.structured_schema))]
         plan.stop_reason = "tool_use"
         return plan
 
@@ -569,23 +566,6 @@ def build_plan(
         plan.stop_reason = "max_tokens"
         return plan
 
-    text_structured = (info.structured_schema is None and info.text_schema is not None
-                       and "structured" in d and "nostructured" not in d)
-    if text_structured:
-        given = d.get("structured")
-        obj = None
-        retried = (info.last_user_text or "").lstrip().startswith(TEXT_SCHEMA_RETRY)
-        if isinstance(given, str) and not retried:
-            try:
-                obj = json.loads(given)
-            except ValueError:
-                obj = None
-        if obj is None:
-            obj = example_from_schema(info.text_schema)
-        plan.blocks = [b for b in blocks if b["type"] == "thinking"] + [
-            _text(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))]
-        return plan
-
     if structured_ok:
         given = d.get("structured")
         obj: Any = None
@@ -596,7 +576,7 @@ def build_plan(
                 obj = None
         if obj is None:
             obj = example_from_schema(info.structured_schema)
-        plan.blocks = [b for b in blocks if b["type"] == "thinking"] + [_tool(STRUCTURED_TOOL, obj)]
+        plan.blocks = [b for b in blocks if b["type"] == "thinking"] + [_tool(info.structured_tool, obj)]
         plan.stop_reason = "tool_use"
         return plan
 

@@ -14,7 +14,7 @@ action came, when (seconds after the turn's first event), and the records the en
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from claude_bridge_tmux.follow.engine import (
     Event,
     Fail,
     Finish,
+    Gate,
     Hook,
     Records,
     Screen,
@@ -85,14 +86,16 @@ class Replayed:
         return None
 
 
-def recorded_gate(lines: Iterable[TraceLine]) -> Callable[[list[dict], str], bool | None] | None:
+def recorded_gate(lines: Iterable[TraceLine]) -> Gate | None:
     """A gate answering as the live run did (by tool_use_id, from its ``gate`` lines)."""
     pid_tool = {ln.get("pid"): (ln.get("payload") or {}).get("tool_use_id") for ln in lines
-                if ln.get("kind") == "hook" and ln.get("event") == "PostToolUse"}
+                if ln.get("kind") == "hook" and ln.get("event") in ("PostToolUse", "PostToolUseFailure")}
     answers = {pid_tool.get(ln.get("pid")): bool(ln.get("stop")) for ln in lines if ln.get("kind") == "gate"}
     if not answers:
         return None
-    return lambda records, tool_use_id: answers.get(tool_use_id, False)
+    def gate(records: list[dict], tool_use_id: str, payload: Mapping[str, Any]) -> bool | None:
+        return answers.get(tool_use_id, False)
+    return gate
 
 
 def replay_turn(lines: list[TraceLine], *, transform: Callable[[list[tuple[float, Event]]], list[tuple[float, Event]]]

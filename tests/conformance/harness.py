@@ -89,6 +89,13 @@ SCENARIOS: list[Scenario] = [
     Scenario("budget.json", ("-p", "plain", "--max-budget-usd", "0.0000001", *_fmt("json")), fmt="json"),
     *[Scenario(f"json_schema.{f}", ("-p", "answer MOCK:structured", "--json-schema", SCHEMA, *_fmt(f)), fmt=f)
       for f in ("json", "stream-json")],
+    # an invalid StructuredOutput call and the retry; no call at all (the nudge); invalid calls until -p gives up
+    Scenario("json_schema_invalid.stream-json", ("-p", 'answer MOCK:structured={"answer":5}', "--json-schema", SCHEMA,
+                                                 *_fmt("stream-json")), fmt="stream-json"),
+    Scenario("json_schema_never.stream-json", ("-p", "answer MOCK:nostructured", "--json-schema", SCHEMA,
+                                               *_fmt("stream-json")), fmt="stream-json"),
+    *[Scenario(f"json_schema_exhausted.{f}", ("-p", 'answer MOCK:structured={"answer":5} MOCK:stuckstructured',
+                                              "--json-schema", SCHEMA, *_fmt(f)), fmt=f) for f in ("text", "stream-json")],
     Scenario("stream_input.stream-json", ("-p", "--input-format", "stream-json", "--replay-user-messages",
                                           *_fmt("stream-json")), stdin=STREAM_INPUT, fmt="stream-json"),
     Scenario("partial.stream-json", ("-p", "partial MOCK:tool=echo_p", "--include-partial-messages",

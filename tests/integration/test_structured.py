@@ -1,13 +1,17 @@
 """--json-schema through the interactive pane, side by side with the real `claude -p` (each pinned CLI).
 
-Interactive claude has no StructuredOutput tool: the bridge puts the schema into the system prompt,
-validates the answer with jsonschema and re-prompts in the same pane (claude_bridge_tmux/structured.py).
-The mock model answers the schema as text when it finds it there (MOCK:structured[=JSON]).
+Interactive claude ignores --json-schema; the bridge gives it `-p`'s StructuredOutput tool from an MCP
+server of its own (run/structured_mcp.py), ends the turn after a valid call with the tool gate, sends
+`-p`'s nudge when the model never calls it, and prints the tool under `-p`'s name
+(output/structured.py). Each scenario's whole stream-json output is compared with `-p`'s, line by
+line and field by field, and so is what the model was sent.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pytest
 
@@ -15,76 +19,110 @@ from tests.conftest import stream_lines
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = json.dumps({"type": "object", "properties": {"resp": {"type": "string"}}, "required": ["resp"],
-                     "additionalProperties": False})
-SAME = ("type", "subtype", "is_error", "result", "structured_output", "terminal_reason", "permission_denials", "errors")
+SCHEMA_OBJ = {"type": "object", "properties": {"resp": {"type": "string"}}, "required": ["resp"],
+              "additionalProperties": False}
+SCHEMA = json.dumps(SCHEMA_OBJ)
+SJ = ("--output-format", "stream-json", "--verbose")
+# fields that differ between any two runs (ids, times, paths of the run)
+VOLATILE = {"uuid", "session_id", "timestamp", "id", "tool_use_id", "request_id", "duration_ms", "duration_api_ms",
+            "ttft_ms", "ttft_stream_ms", "time_to_request_ms", "first_content_frame_ms", "cwd", "original_cwd",
+            "memory_paths", "messaging_socket_path"}
+
+
+def _normal(obj, version):
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if k in VOLATILE:
+                continue
+            if version == "2.1.197" and k in ("modelUsage", "total_cost_usd"):
+                continue    # 2.1.197 -p also counts its session-title request (conformance: title-cost)
+            out[k] = _normal(v, version)
+        return out
+    if isinstance(obj, list):
+        return [_normal(v, version) for v in obj]
+    return obj
+
+
+def _version(bed) -> str:
+    out = subprocess.run([bed.claude_bin, "--version"], capture_output=True, text=True, env=bed.env, timeout=60)
+    return out.stdout.split()[0]
 
 
 def both(bed, *args, env=None):
-    real = bed.claude_p(*args) if env is None else _claude(bed, args, env)
-    n_real = len(bed.mock.main_requests())
+    """(claude -p's run, its model requests, the bridge's run, its model requests)."""
+    full = dict(bed.env, **(env or {}))
+    real = subprocess.run([bed.claude_bin, *args], capture_output=True, env=full, cwd=bed.cwd,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    real_reqs = bed.mock.main_requests()
     bed.mock.clear()
-    ours = bed.bridge(*args, env=None if env is None else dict(bed.env, **env))
-    return real, n_real, ours, len(bed.mock.main_requests())
+    ours = bed.bridge(*args, env=full, timeout=120)
+    return real, real_reqs, ours, bed.mock.main_requests()
 
 
-def _claude(bed, args, env):
-    import subprocess
-    return subprocess.run([bed.claude_bin, *args], capture_output=True, env=dict(bed.env, **env), cwd=bed.cwd,
-                          stdin=subprocess.DEVNULL, timeout=90)
+def _structured_tool(body: dict) -> dict:
+    tools = [t for t in body.get("tools") or [] if re.fullmatch(r"(mcp__claude-bridge__)?StructuredOutput", t["name"])]
+    assert len(tools) == 1, [t["name"] for t in body.get("tools") or []]
+    return tools[0]
 
 
-@pytest.mark.parametrize("prompt", ["valid MOCK:structured", 'invalid first MOCK:structured={"resp":5}',
-                                    "never MOCK:nostructured"])
-def test_structured_output_like_claude_p(bed, prompt):
-    real, n_real, ours, n_ours = both(bed, "-p", prompt, "--json-schema", SCHEMA, "--output-format", "json")
-    assert (ours.returncode, ours.stderr) == (real.returncode, real.stderr) == (0, b"")
-    a, b = json.loads(ours.stdout), json.loads(real.stdout)
-    assert list(a) == list(b)
-    assert {k: a.get(k) for k in SAME} == {k: b.get(k) for k in SAME}
-    assert n_ours == n_real          # the same number of model requests (re-prompt = -p's retry/nudge)
+@pytest.mark.parametrize("prompt,env", [
+    ("valid MOCK:structured", None),
+    ('invalid first MOCK:structured={"resp":5}', None),
+    ("never MOCK:nostructured", None),
+    ('always invalid MOCK:structured={"resp":5} MOCK:stuckstructured', {"MAX_STRUCTURED_OUTPUT_RETRIES": "2"}),
+], ids=["valid", "invalid_then_valid", "never_called", "retries_exhausted"])
+def test_stream_json_is_claude_p_s(bed, prompt, env):
+    version = _version(bed)
+    real, real_reqs, ours, our_reqs = both(bed, "-p", prompt, "--json-schema", SCHEMA, *SJ, env=env)
+    assert (ours.returncode, ours.stderr) == (real.returncode, real.stderr), ours.stderr.decode()
+    a, b = stream_lines(ours.stdout), stream_lines(real.stdout)
+    assert _normal(a, version) == _normal(b, version)
+    # what the model was sent: as many requests, and the same tool (description, schema)
+    assert len(our_reqs) == len(real_reqs)
+    theirs, mine = _structured_tool(real_reqs[0]["body"]), _structured_tool(our_reqs[0]["body"])
+    assert mine["name"] == "mcp__claude-bridge__StructuredOutput" and theirs["name"] == "StructuredOutput"
+    assert (mine["description"], mine["input_schema"]) == (theirs["description"], theirs["input_schema"])
+    for ra, rb in zip(our_reqs, real_reqs):
+        assert [m["role"] for m in ra["body"]["messages"]] == [m["role"] for m in rb["body"]["messages"]]
+    # the schema is the tool's, never in the system prompt
+    assert '"resp"' not in json.dumps(our_reqs[0]["body"]["system"])
 
 
-def test_schema_retries_exhausted_like_claude_p(bed):
-    env = {"MAX_STRUCTURED_OUTPUT_RETRIES": "1"}
-    for fmt in ("json", "text"):
-        real, n_real, ours, n_ours = both(bed, "-p", 'bad MOCK:structured={"resp":5}', "--json-schema", SCHEMA,
-                                          "--output-format", fmt, env=env)
-        assert (ours.returncode, ours.stderr) == (real.returncode, real.stderr) == (1, b"")
+def test_json_and_text_results_are_claude_p_s(bed):
+    version = _version(bed)
+    for fmt, prompt in (("json", "valid MOCK:structured"), ("text", "valid MOCK:structured"),
+                        ("text", 'bad MOCK:structured={"resp":5} MOCK:stuckstructured')):
+        real, _, ours, _ = both(bed, "-p", prompt, "--json-schema", SCHEMA, "--output-format", fmt,
+                                env={"MAX_STRUCTURED_OUTPUT_RETRIES": "1"})
+        assert (ours.returncode, ours.stderr) == (real.returncode, real.stderr)
         if fmt == "text":
             assert ours.stdout == real.stdout
         else:
-            a, b = json.loads(ours.stdout), json.loads(real.stdout)
-            assert list(a) == list(b) and a["errors"] == b["errors"]
-            assert a["subtype"] == "error_max_structured_output_retries"
-        assert n_ours == 1          # (-p sometimes sends a second request after the failed call)
+            assert _normal(json.loads(ours.stdout), version) == _normal(json.loads(real.stdout), version)
 
 
-def test_structured_stream_json_and_re_prompt_line(bed):
-    p = bed.bridge("-p", 'invalid first MOCK:structured={"resp":5}', "--json-schema", SCHEMA,
-                   "--output-format", "stream-json", "--verbose")
+def test_callers_system_prompt_and_tools_are_kept(bed):
+    p = bed.bridge("-p", "run MOCK:tool=echo_hi", "--json-schema", SCHEMA, "--append-system-prompt", "CALLER-MARKER",
+                   "--allowedTools", "Bash(echo:*)", *SJ)
     assert p.returncode == 0, p.stderr.decode()
     lines = stream_lines(p.stdout)
-    kinds = [(m["type"], m.get("subtype") or m.get("isSynthetic")) for m in lines]
-    assert kinds == [("system", "init"), ("assistant", None), ("user", True), ("assistant", None),
-                     ("result", "success")]
-    assert lines[2]["message"]["content"][0]["text"].startswith("[claude-bridge:json-schema] ")
-    assert "/resp: must be string" in lines[2]["message"]["content"][0]["text"]
     assert lines[-1]["structured_output"] == {"resp": "mock"}
-    assert len({m["session_id"] for m in lines}) == 1
-    # the schema went into the system prompt, the user's prompt is untouched
-    first = bed.mock.main_requests()[0]
-    assert first["prompt"] == 'invalid first MOCK:structured={"resp":5}'
-    from claude_bridge_tmux.testing.mock_api import analyze_request
-    assert analyze_request(first["body"]).text_schema == json.loads(SCHEMA)
-
-
-def test_caller_system_prompt_is_kept(bed):
-    p = bed.bridge("-p", "valid MOCK:structured", "--json-schema", SCHEMA, "--append-system-prompt", "CALLER-MARKER",
-                   "--output-format", "json")
-    assert p.returncode == 0 and json.loads(p.stdout)["structured_output"] == {"resp": "mock"}
+    names = [b.get("name") for m in lines if m["type"] == "assistant" for b in m["message"]["content"]
+             if b.get("type") == "tool_use"]
+    assert names == ["Bash", "StructuredOutput"]
     system = json.dumps(bed.mock.main_requests()[0]["body"]["system"])
-    assert "CALLER-MARKER" in system and "JSON Schema: " in system
+    assert "CALLER-MARKER" in system
+
+
+def test_each_stream_input_turn_gets_its_structured_output(bed):
+    msgs = "".join(json.dumps({"type": "user", "message": {"role": "user", "content": c}}) + "\n"
+                   for c in ("one MOCK:structured", 'two MOCK:structured={"resp":"second"}'))
+    p = bed.bridge("-p", "--input-format", "stream-json", "--json-schema", SCHEMA, *SJ, input=msgs)
+    assert p.returncode == 0, p.stderr.decode()
+    results = [m for m in stream_lines(p.stdout) if m["type"] == "result"]
+    assert [r["structured_output"] for r in results] == [{"resp": "mock"}, {"resp": "second"}]
+    assert [r["num_turns"] for r in results] == [2, 2]
 
 
 @pytest.mark.parametrize("schema", ["{bad", "[1]"])

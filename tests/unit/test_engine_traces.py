@@ -317,7 +317,7 @@ def test_deadline():
 def test_gate_answers_and_never_leaves_a_hook_waiting():
     asked = []
 
-    def gate(records, tool_use_id):
+    def gate(records, tool_use_id, payload=None):
         asked.append(tool_use_id)
         return None                      # never decidable: let through after GATE_UNKNOWN_TOOL_S
     e = _engine(gate=gate)
@@ -326,7 +326,7 @@ def test_gate_answers_and_never_leaves_a_hook_waiting():
     assert not [a for a in acts if isinstance(a, eng.AnswerGate)]
     acts = e.decide(0.6 + eng.GATE_UNKNOWN_TOOL_S)
     assert eng.AnswerGate(42, False) in acts and asked == ["t1", "t1"]
-    e2 = _engine(deadline=1.0, gate=lambda r, t: None)
+    e2 = _engine(deadline=1.0, gate=lambda r, t, p=None: None)
     e2.feed(Hook("PostToolUse", {"tool_use_id": "t2"}, 1_000.5, pid=7), 0.5)
     acts = e2.decide(1.2)
     assert acts[-1].kind == "timeout" and eng.AnswerGate(7, False) in acts
