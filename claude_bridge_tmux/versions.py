@@ -91,6 +91,13 @@ class Dialect:
     set_model_v2: bool
     #: a missing --settings file is named by its absolute path (2.1.197: as given)
     settings_path_resolved: bool
+    #: --resume/--continue/--fork-session: total_cost_usd, modelUsage and duration_api_ms start from the
+    #: session's last valid ``cost-state`` transcript record (2.1.197: from 0; docs/cli-behaviour.md §3)
+    restores_cost_state: bool
+    #: a /clear result, and the turns after it in the same process, count from 0 again (2.1.197 keeps counting)
+    clear_resets_cost: bool
+    #: a local command's result has ``duration_api_ms: 0`` (2.1.197: the process's running total)
+    local_command_api_ms_zero: bool
     #: error_max_structured_output_retries: modelUsage and total_cost_usd count the last response too
     #: (2.1.197 leaves it out, as both versions do in ``usage``)
     structured_retries_cost_all: bool
@@ -109,4 +116,5 @@ def dialect(version: str | None) -> Dialect:
                    auto_mode_billing_notice=new, stream_event_extras=new, local_command_empty_line=not new,
                    structured_retries_last_error=new, json_schema_checked=new, fork_message_v2=new,
                    resume_any_project=new, stream_input_error_v2=new, set_model_v2=new,
-                   settings_path_resolved=new, structured_retries_cost_all=new)
+                   settings_path_resolved=new, restores_cost_state=new, clear_resets_cost=new,
+                   local_command_api_ms_zero=new, structured_retries_cost_all=new)

@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -40,6 +40,65 @@ def encode_project_dir(cwd: str) -> str:
 def transcript_path(config_dir: Path, cwd: str, session_id: str) -> Path:
     """Expected transcript path for a session (see module docstring)."""
     return config_dir / "projects" / encode_project_dir(cwd) / f"{session_id}.jsonl"
+
+
+def continued_transcript(project_dir: Path) -> Path | None:
+    """The transcript ``--continue`` takes up: the project directory's most recently modified session
+    file (2.1.197 and 2.1.329 pick by modification time, not by creation), or None."""
+    best: tuple[float, Path] | None = None
+    try:
+        for p in project_dir.glob("*.jsonl"):
+            try:
+                mtime = p.stat().st_mtime
+            except OSError:
+                continue
+            if best is None or mtime > best[0]:
+                best = (mtime, p)
+    except OSError:
+        return None
+    return best[1] if best else None
+
+
+def resumed_transcript(projects_root: Path, project_dir: Path, session_id: str, *, any_project: bool) -> Path | None:
+    """The transcript of ``--resume SESSION_ID``: the cwd's, else (``any_project``, 2.1.329) one in
+    another project directory; None when there is none."""
+    own = project_dir / f"{session_id}.jsonl"
+    if own.exists():
+        return own
+    if any_project:
+        try:
+            return next(iter(sorted(projects_root.glob(f"*/{session_id}.jsonl"))), None)
+        except OSError:
+            return None
+    return None
+
+
+def records_from_end(path: Path, needle: bytes, block: int = 1 << 16) -> Iterator[dict]:
+    """The records of a transcript whose line contains ``needle``, last first: the file is read
+    backwards in ``block``-byte steps, so a caller that stops early reads only the tail. A line that
+    does not parse (e.g. one being written) is skipped; a missing file yields nothing."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f:
+        pos = f.seek(0, os.SEEK_END)
+        head = b""                     # the (maybe partial) first line of the part read so far
+        while pos > 0:
+            n = min(block, pos)
+            pos -= n
+            f.seek(pos)
+            lines = (f.read(n) + head).split(b"\n")
+            head = lines.pop(0)
+            for line in reversed(lines):
+                if needle in line:
+                    rec = parse_line(line)
+                    if rec is not None:
+                        yield rec
+        if needle in head:
+            rec = parse_line(head)
+            if rec is not None:
+                yield rec
 
 
 class _Wake(FileSystemEventHandler):

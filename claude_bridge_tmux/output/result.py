@@ -6,6 +6,7 @@ text output) and its parts: ``usage`` (:func:`sum_usage`), ``modelUsage`` / ``to
 (:func:`model_usage`, :func:`total_cost`, prices from :mod:`pricing`), timings (:func:`turn_timings`),
 ``permission_denials``, ``num_turns`` (:func:`count_turns`), the result text (:func:`result_text`),
 and the ``errors`` texts of the error subtypes (:func:`budget_error`, :func:`max_turns_error`).
+A resumed session's starting cost (2.1.329's ``cost-state`` records) is :func:`restored_cost`.
 
 Format: the result objects printed by `-p` 2.1.197 (``tests/data/print/*/stdout``, with the transcript
 that very run wrote) and 2.1.329 (``tests/data/v2.1.329/*/print.out``); key order, nesting and the
@@ -14,9 +15,12 @@ fields a transcript cannot supply come from each version's recorded samples (:mo
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from claude_bridge_tmux import versions as _versions
 from claude_bridge_tmux.follow.localcmd import record_time
 from claude_bridge_tmux.output import pricing as _pricing
 from claude_bridge_tmux.output import shapes as _shapes
@@ -127,6 +131,7 @@ def model_usage(
     previous: Mapping[str, Any] | None = None,
     prices: _pricing.PriceTable | None = None,
     key_rule: str = "requested",
+    provider: str | None = None,
 ) -> tuple[dict, float | int]:
     """(``modelUsage``, ``total_cost_usd``) for the responses, costed one by one in order.
 
@@ -135,9 +140,11 @@ def model_usage(
     transcript does not hold), else the response's ``message.model``; with ``"response"``
     (2.1.329) the response's model id without ``[1m]``. Synthetic messages are skipped.
     ``previous``: the result object of an earlier turn of the same `-p` process (stream-json
-    input) — ``modelUsage``/``total_cost_usd`` are cumulative per process.
+    input), or the :class:`RestoredCost` a resumed session starts from — ``modelUsage``/
+    ``total_cost_usd`` are cumulative per process; its entries keep their key order and a key they
+    lack is added at the end, as the CLI's objects do.
     Entries carry every field any version prints (``thinkingTokens``, the 5m/1h cache split,
-    ``canonicalModel``, ``costBasis`` …); the version's shape keeps its own.
+    ``canonicalModel``, ``provider`` when given, ``costBasis`` …); the version's shape keeps its own.
     """
     prices = prices or _pricing.load_table()
     mu: dict[str, dict] = {}
@@ -187,6 +194,8 @@ def model_usage(
             _num(_nested(u, "cache_creation", "ephemeral_1h_input_tokens"))
         # "costBasis, canonicalModel and provider are the latest request's"
         e["canonicalModel"] = prices.canonical(key)
+        if provider is not None:
+            e["provider"] = provider
         e["costBasis"] = prices.cost_basis(key)
         total += cost
     return mu, total
@@ -197,6 +206,142 @@ def _same_model(requested: str, served: str) -> bool:
     an alias vs its dated id)."""
     a, b = _pricing.strip_1m(requested), _pricing.strip_1m(served)
     return a == b or a.startswith(b) or b.startswith(a) or "-" not in a
+
+
+# -- the cost a resumed session starts from ---------------------------------------------------------
+# 2.1.329 appends a ``cost-state`` record to the transcript when a process ends (print mode and
+# interactive alike); a later --resume / --continue / --fork-session of that session starts its
+# totals from the last valid one (docs/cli-behaviour.md §3). 2.1.197 writes none and starts from 0.
+
+#: a cost-state ``modelUsage`` entry's keys, in the order 2.1.329 restores them (its schema's order;
+#: other keys are dropped, the optional ones kept only when present)
+COST_STATE_ENTRY_KEYS = ("inputTokens", "outputTokens", "thinkingTokens", "cacheReadInputTokens",
+                         "cacheCreationInputTokens", "cacheCreationEphemeral5mInputTokens",
+                         "cacheCreationEphemeral1hInputTokens", "webSearchRequests", "costUSD")
+_OPTIONAL_ENTRY_KEYS = frozenset({"thinkingTokens", "cacheCreationEphemeral5mInputTokens",
+                                  "cacheCreationEphemeral1hInputTokens"})
+_STATE_NUMBERS = ("totalAPIDuration", "totalAPIDurationWithoutRetries", "totalToolDuration", "totalLinesAdded",
+                  "totalLinesRemoved", "totalDuration", "startTime")
+_SUMMED_TOKENS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheCreationInputTokens")
+_STATE_MAX = 1e15        # bound of every number of the record
+_STATE_MAX_COST = 1e9    # bound of totalCostUSD
+
+
+class RestoredCost(dict):
+    """The cost state a resumed session starts from, as the previous result of the same process would
+    carry it: ``{"total_cost_usd": USD, "modelUsage": {model: entry}, "duration_api_ms": ms}``.
+
+    Passed as ``previous`` to :func:`result_message` it is counted like an earlier turn; :func:`total_cost`
+    (--max-budget-usd) leaves it out, as `-p` budgets only what the run itself spends. Entries are
+    ``{...the record's entry in COST_STATE_ENTRY_KEYS order, contextWindow, maxOutputTokens}``.
+    """
+
+
+class ResultObject(dict):
+    """A result object (a plain dict to every printer) that remembers what the next turn's result needs:
+    ``restored_cost_usd`` (the :class:`RestoredCost` total it includes), ``restored_models``
+    (modelUsage keys whose entries came from it: they keep their restored key order in later turns)
+    and ``api_ms_total``."""
+
+    restored_cost_usd: float = 0.0
+    restored_models: frozenset[str] = frozenset()
+    api_ms_total: float | None = None   # the process's API time so far (a 2.1.329 local command prints 0 instead)
+
+
+def _state_number(v: Any, limit: float = _STATE_MAX) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= limit
+
+
+def _model_name_ok(name: Any) -> bool:
+    return isinstance(name, str) and bool(name) and \
+        not any(unicodedata.category(c) in ("Cc", "Cf") for c in name)
+
+
+def restored_cost(record: Mapping[str, Any], session_id: str,
+                  prices: _pricing.PriceTable | None = None) -> RestoredCost | None:
+    """The :class:`RestoredCost` of one transcript record, or None when it is not a ``cost-state``
+    record of ``session_id`` that 2.1.329 accepts: every number finite, >= 0 and at most 1e15
+    (``totalCostUSD`` 1e9), the seven duration/line/time fields present, each entry with its six
+    required counters, the four token counters summed over the entries at most 1e15, model names
+    without control/format characters, ``hasUnknownModelCost`` a boolean when present.
+    ``contextWindow``/``maxOutputTokens`` come from ``prices`` (default 2.1.329's table)."""
+    if record.get("type") != "cost-state" or record.get("sessionId") != session_id:
+        return None
+    total = record.get("totalCostUSD")
+    if not _state_number(total, _STATE_MAX_COST) or not all(_state_number(record.get(k)) for k in _STATE_NUMBERS):
+        return None
+    if "hasUnknownModelCost" in record and not isinstance(record["hasUnknownModelCost"], bool):
+        return None
+    usage = record.get("modelUsage")
+    if not isinstance(usage, Mapping):
+        return None
+    prices = prices or _pricing.load_table("2.1.329")
+    entries: dict[str, dict] = {}
+    for name, e in usage.items():
+        if not _model_name_ok(name) or not isinstance(e, Mapping):
+            return None
+        kept: dict[str, Any] = {}
+        for k in COST_STATE_ENTRY_KEYS:
+            if k not in e and k in _OPTIONAL_ENTRY_KEYS:
+                continue
+            if not _state_number(e.get(k)):
+                return None
+            kept[k] = e[k]
+        kept["contextWindow"] = prices.context_window(name)
+        kept["maxOutputTokens"] = prices.max_output_tokens(name)
+        entries[name] = kept
+    if any(sum(e[k] for e in entries.values()) > _STATE_MAX for k in _SUMMED_TOKENS):
+        return None
+    return RestoredCost(total_cost_usd=total, modelUsage=entries, duration_api_ms=record["totalAPIDuration"])
+
+
+def last_restored_cost(records: Iterable[Mapping[str, Any]], session_id: str,
+                       prices: _pricing.PriceTable | None = None) -> RestoredCost | None:
+    """:func:`restored_cost` of the last record that gives one (records in file order): an invalid
+    later record leaves the earlier state in force, as in the CLI."""
+    found = None
+    for r in records:
+        state = restored_cost(r, session_id, prices)
+        if state is not None:
+            found = state
+    return found
+
+
+def _spent_before(previous: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``previous`` without what was restored (the budget's baseline)."""
+    if previous is None or isinstance(previous, RestoredCost):
+        return None
+    restored = getattr(previous, "restored_cost_usd", 0.0)
+    if not restored:
+        return previous
+    return {"total_cost_usd": (previous.get("total_cost_usd") or 0) - restored, "modelUsage": {}}
+
+
+def _api_ms_before(previous: Mapping[str, Any] | None) -> float:
+    if not previous:
+        return 0
+    total = getattr(previous, "api_ms_total", None)
+    return total if total is not None else (previous.get("duration_api_ms", 0) or 0)
+
+
+def _restored_models(previous: Mapping[str, Any] | None) -> frozenset[str]:
+    if isinstance(previous, RestoredCost):
+        return frozenset(previous.get("modelUsage") or ())
+    return getattr(previous, "restored_models", frozenset())
+
+
+def _keep_order(shaped: Mapping[str, Any], computed: Mapping[str, Any], models: frozenset[str]) -> dict:
+    """``modelUsage`` as shaped, but the entries of ``models`` in their computed (the CLI's) key order,
+    with only the keys the version prints (no sample values filled in: a restored entry the run did
+    not use has no canonicalModel/provider/costBasis)."""
+    out: dict[str, Any] = {}
+    for m, e in shaped.items():
+        c = computed.get(m)
+        if m in models and isinstance(e, Mapping) and isinstance(c, Mapping):
+            out[m] = {k: e[k] for k in c if k in e}
+        else:
+            out[m] = e
+    return out
 
 
 def last_assistant(records: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -419,6 +564,13 @@ def result_message(
     (error_max_structured_output_retries leaves the last response out; none: the variant's zeros).
     ``terminal_reason``: the variant sample's (completed / api_error / max_turns …); pass a
     value to override, ``None`` to leave it out.
+
+    ``previous``: the result of the process's previous turn (stream-json input, SDK, api.Session), or
+    the :class:`RestoredCost` of a resumed session (counted only by versions that restore it,
+    ``Dialect.restores_cost_state``): cost, modelUsage and duration_api_ms continue from it, except
+    that a local command's duration_api_ms is 0 and ``/clear`` starts from 0 on versions that do so
+    (``local_command_api_ms_zero``, ``clear_resets_cost``). Returns a :class:`ResultObject`; restored
+    modelUsage entries keep the CLI's key order (restored keys, then what this run added).
     """
     records = [r for r in turn_records if not (prompt is not None and r is prompt)]
     if version is None:
@@ -436,16 +588,25 @@ def result_message(
         usage = sum_usage(resp if usage_records is None else [],
                           shp.usage_template(fmt, variant) or shp.usage_template(fmt, "success"))
     key_rule = str(shp.rules.get("model_usage_key", "requested"))
-    mu, total_cost = model_usage(resp, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule)
-    mu_turn, _ = model_usage(resp, model_key=model_key, prices=prices, key_rule=key_rule)
+    facts = _versions.dialect(version)
+    if isinstance(previous, RestoredCost) and not facts.restores_cost_state:
+        previous = None
+    if local_command and command_name == "clear" and facts.clear_resets_cost:
+        previous = None               # /clear starts the counts again
+    restored_models = _restored_models(previous)
+    provider = shp.model_usage_entry(fmt).get("provider")
+    provider = None if not isinstance(provider, str) or _shapes.is_placeholder(provider) else provider
+    mu, total_cost = model_usage(resp, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule,
+                                 provider=provider)
+    mu_turn, _ = model_usage(resp, model_key=model_key, prices=prices, key_rule=key_rule, provider=provider)
     est = turn_timings(records, prompt, api_requests) if (estimate_timings or duration_ms is None
                                                           or duration_api_ms is None) else {}
     if duration_ms is None:
         duration_ms = est.get("duration_ms") or 0
     if duration_api_ms is None:
         duration_api_ms = est.get("duration_api_ms") or 0
-    if previous:
-        duration_api_ms += previous.get("duration_api_ms", 0) or 0
+    api_ms_total = duration_api_ms + _api_ms_before(previous)
+    duration_api_ms = 0 if local_command and facts.local_command_api_ms_zero else api_ms_total
     if estimate_timings:
         ttft_ms = ttft_ms if ttft_ms is not None else est.get("ttft_ms")
         ttft_stream_ms = ttft_stream_ms if ttft_stream_ms is not None else est.get("ttft_stream_ms")
@@ -494,12 +655,18 @@ def result_message(
         # a fallback sample's terminal_reason would be another variant's
         computed["terminal_reason"] = _DEFAULT_TERMINAL.get(variant, M)
     drop = ("api_error_status", "terminal_reason") if local_command else ()
-    out = shp.shape_result(fmt, variant, computed, drop=drop)
+    out = ResultObject(shp.shape_result(fmt, variant, computed, drop=drop))
     if usage_records is not None and responses(usage_records) and isinstance(out.get("usage"), dict):
         # the variant's sample has -p's zero usage, whose key order differs (2.1.329): a counted one
         # is in the order of any other result's usage
         order = [k for k in usage if k in out["usage"]]
         out["usage"] = {**{k: out["usage"][k] for k in order}, **out["usage"]}
+    if restored_models and isinstance(out.get("modelUsage"), Mapping):
+        out["modelUsage"] = _keep_order(out["modelUsage"], mu, restored_models)
+    out.restored_models = restored_models
+    out.api_ms_total = api_ms_total
+    out.restored_cost_usd = (previous.get("total_cost_usd") or 0) if isinstance(previous, RestoredCost) \
+        else getattr(previous, "restored_cost_usd", 0.0)
     return out
 
 
@@ -510,12 +677,14 @@ _DEFAULT_TERMINAL = {"success": "completed", "structured": "completed", "api_err
 
 def total_cost(records: Sequence[Mapping[str, Any]], *, version: str | None = None, model_key: str | None = None,
                previous: Mapping[str, Any] | None = None) -> float:
-    """``total_cost_usd`` of the responses in ``records`` (plus ``previous``'s), as result_message
-    computes it (for --max-budget-usd)."""
+    """What the process has spent for --max-budget-usd: ``total_cost_usd`` of the responses in
+    ``records`` plus ``previous``'s, as result_message computes it, but without a resumed session's
+    restored cost (a :class:`RestoredCost`, or the part of a later result that came from one):
+    2.1.329 `-p` compares only its own spending with the budget."""
     if version is None:
         version = next((v for v in map(record_version, records) if v), None)
     shp = _shapes.load(version)
-    _mu, total = model_usage(responses(records), model_key=model_key, previous=previous,
+    _mu, total = model_usage(responses(records), model_key=model_key, previous=_spent_before(previous),
                              prices=_pricing.load_table(version),
                              key_rule=str(shp.rules.get("model_usage_key", "requested")))
     return float(total)

@@ -12,10 +12,19 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from claude_bridge_tmux.follow.session import SessionInfo
+from claude_bridge_tmux.follow.transcript import continued_transcript, records_from_end, resumed_transcript
 from claude_bridge_tmux.host.hooks import SettingsError, load_caller_settings
 from claude_bridge_tmux.invocation import flags as flagmod
-from claude_bridge_tmux.invocation.plan import RunPlan, UsageError, build_plan, claude_version, find_claude
-from claude_bridge_tmux.output import jsjson, messages
+from claude_bridge_tmux.invocation.plan import (
+    RunPlan,
+    UsageError,
+    build_plan,
+    claude_version,
+    find_claude,
+    project_dirs,
+)
+from claude_bridge_tmux.output import jsjson, messages, pricing
+from claude_bridge_tmux.output.result import RestoredCost, restored_cost
 from claude_bridge_tmux.run.init_probe import InitProbe
 from claude_bridge_tmux.run.lifecycle import gate_tools
 from claude_bridge_tmux.versions import dialect
@@ -59,6 +68,8 @@ class Prepared:
     claude_bin: str
     version: str
     notices: list[str] = field(default_factory=list)   # warnings -p prints in this run (billing notice)
+    # the cost a resumed/continued/forked session starts from (the first result counts it), see resumed_cost
+    restored: RestoredCost | None = None
 
 
 def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str | None = None, warn=None,
@@ -99,7 +110,30 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
         # skip its warning dialog for this run only (per-run --settings; the user's settings.json is
         # never written).
         settings = dict(settings, skipDangerousModePermissionPrompt=True)
-    return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version)
+    return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version,
+                    restored=resumed_cost(plan, version))
+
+
+def resumed_cost(plan: RunPlan, version: str) -> RestoredCost | None:
+    """What ``claude -p`` of ``version`` restores for this call before its first request: with
+    --resume ID (also forked) ID's transcript, with --continue the cwd's most recent one; its last
+    valid ``cost-state`` record, read now, before the pane writes anything
+    (``Dialect.restores_cost_state``; None for versions that start from 0, and for new sessions)."""
+    if not dialect(version).restores_cost_state or not (plan.resume or plan.continue_session):
+        return None
+    root, project = project_dirs(plan.env, plan.cwd)
+    if plan.resume:
+        path = resumed_transcript(root, project, plan.resume, any_project=dialect(version).resume_any_project)
+    else:
+        path = continued_transcript(project)
+    if path is None:
+        return None
+    prices = pricing.load_table(version)
+    for record in records_from_end(path, b'"cost-state"'):
+        state = restored_cost(record, path.stem, prices)
+        if state is not None:
+            return state
+    return None
 
 
 def new_init_probe(prep: Prepared) -> InitProbe:

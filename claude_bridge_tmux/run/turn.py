@@ -111,6 +111,8 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     """
     plan = prep.plan
     prompt = plan.prompt if prompt is None else prompt
+    if previous is None:
+        previous = prep.restored   # the process's first result: the cost a resumed session starts from
     if replay is not None:
         emitter.init(init_message(plan, session.info, probe))
         emitter.line(dict(replay, session_id=session.info.session_id or emitter.session_id))
