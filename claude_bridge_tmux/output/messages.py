@@ -176,12 +176,16 @@ def _camel_to_snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), name)
 
 
+# stream-json's tool_result_meta[].permission_decision keys (2.1.329's output schema, which drops others)
+PERMISSION_DECISION_KEYS = ("decision", "source", "reason_type", "plugin_approval", "auto_mode_rule")
+
+
 def tool_result_meta(record: Mapping[str, Any], denied: bool) -> list[dict]:
     """2.1.329's ``tool_result_meta`` for a tool-result user record: one entry per tool_result
     block, ``{"id"[, "non_execution_kind"], "permission_decision"}``.
 
     From the record: ``toolDenialKind`` -> ``non_execution_kind``, ``permissionDecision``
-    (camelCase, ``reasonCode`` dropped) -> ``permission_decision`` (snake_case). A denial made by
+    (camelCase) -> ``permission_decision`` (snake_case, only :data:`PERMISSION_DECISION_KEYS`). A denial made by
     a PermissionRequest hook (``source: "hook"``: the bridge's stand-in for `-p`'s auto-deny) is
     reported as `-p` reports its own: ``non_execution_kind: "user-rejected"``,
     ``{"decision": "reject", "source": "config"}``.
@@ -200,7 +204,9 @@ def tool_result_meta(record: Mapping[str, Any], denied: bool) -> list[dict]:
             if denied and isinstance(record.get("toolDenialKind"), str):
                 e["non_execution_kind"] = record["toolDenialKind"]
             if isinstance(pd, Mapping):
-                e["permission_decision"] = {_camel_to_snake(k): v for k, v in pd.items() if k != "reasonCode"}
+                snake = {_camel_to_snake(k): v for k, v in pd.items()}
+                # the output schema's keys, in its order (2.1.329): ruleSource, reasonCode … are dropped
+                e["permission_decision"] = {k: snake[k] for k in PERMISSION_DECISION_KEYS if k in snake}
         out.append(e)
     return out
 

@@ -252,6 +252,11 @@ class TestStream329:
         assert tool_result_meta(rec, True) == [{"id": "t1", "non_execution_kind": "user-rejected",
                                                 "permission_decision": {"decision": "reject", "source": "config"}}]
         assert tool_result_meta({"message": {"content": [{"type": "tool_result", "tool_use_id": "t"}]}}, False) == [{"id": "t"}]
+        # an --allowedTools rule: the record has ruleSource, -p's output schema drops it (2.1.329, recorded)
+        rec = dict(rec, permissionDecision={"decision": "accept", "source": "config", "reasonType": "rule",
+                                            "ruleSource": "cliArg"})
+        assert tool_result_meta(rec, False) == [{"id": "t1", "permission_decision": {
+            "decision": "accept", "source": "config", "reason_type": "rule"}}]
 
     def test_emitter_learns_version_and_tools_from_records(self):
         import io
