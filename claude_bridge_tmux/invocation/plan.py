@@ -19,6 +19,7 @@ from pathlib import Path
 
 from claude_bridge_tmux.config import BridgeConfig
 from claude_bridge_tmux.errors import BridgeError, UsageError
+from claude_bridge_tmux.follow.transcript import continued_transcript
 from claude_bridge_tmux.invocation import flags as flagmod
 from claude_bridge_tmux.versions import dialect
 
@@ -299,6 +300,13 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         # claude -p --continue without a session in this directory silently starts a new one
         # (interactive claude would stop with "No conversation found to continue")
         continue_session = False
+    if continue_session and resume_id is None:
+        # the session -p continues: the cwd's most recently written transcript. Interactive 2.1.329's
+        # --continue skips sessions only `claude -p` wrote ("No conversation found to continue"), so
+        # the pane is given that session by id (a --continue all the same: SessionStart source, cost)
+        latest = continued_transcript(projects[1])
+        if latest is not None:
+            resume_id = latest.stem
 
     bypass = bool(_opt(parsed, "dangerously-skip-permissions"))
     permission_mode = _opt(parsed, "permission-mode") or ("bypassPermissions" if bypass else "default")

@@ -143,6 +143,17 @@ def test_resume_continue_and_titles_report_the_new_turn(bed):
     assert [t.stem for t in bed.transcripts()] == [sid]
 
 
+def test_continue_takes_up_a_session_claude_p_wrote(bed):
+    """-p continues the cwd's latest session whoever wrote it; interactive 2.1.329's --continue skips a
+    session only -p wrote, so the bridge names it to the pane by id."""
+    older = json.loads(bed.claude_p("-p", "older", "--output-format", "json").stdout)["session_id"]
+    latest = json.loads(bed.claude_p("-p", "latest", "--output-format", "json").stdout)["session_id"]
+    assert older != latest
+    res, _ = answered(bed, bed.bridge("-p", "go on", *SJ, "--continue"))
+    assert res["session_id"] == latest and res["result"] == "MOCK-REPLY to: go on"
+    assert bed.mock.main_requests()[-1]["nmsg"] > 1        # the history was sent
+
+
 def test_fork_session_gets_a_new_id_and_file(bed):
     sid = first_session(bed)
     before = (bed.transcripts()[0]).read_bytes()
