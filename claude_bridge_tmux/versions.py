@@ -101,6 +101,11 @@ class Dialect:
     #: error_max_structured_output_retries: modelUsage and total_cost_usd count the last response too
     #: (2.1.197 leaves it out, as both versions do in ``usage``)
     structured_retries_cost_all: bool
+    #: --fork-session runs the SessionStart hooks with source ``fork`` (2.1.197: ``resume``)
+    session_start_fork_source: bool
+    #: --system-prompt with --system-prompt-file: the file's text and the flag's are joined (2.1.197
+    #: refuses the pair: "Cannot use both --system-prompt and --system-prompt-file")
+    system_prompt_pair_joined: bool
 
 
 _NEW = (2, 1, 329)
@@ -117,4 +122,5 @@ def dialect(version: str | None) -> Dialect:
                    structured_retries_last_error=new, json_schema_checked=new, fork_message_v2=new,
                    resume_any_project=new, stream_input_error_v2=new, set_model_v2=new,
                    settings_path_resolved=new, restores_cost_state=new, clear_resets_cost=new,
-                   local_command_api_ms_zero=new, structured_retries_cost_all=new)
+                   local_command_api_ms_zero=new, structured_retries_cost_all=new,
+                   session_start_fork_source=new, system_prompt_pair_joined=new)

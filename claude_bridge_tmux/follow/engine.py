@@ -233,6 +233,25 @@ def cut_after_result(records: Sequence[Record], tool_use_id: str) -> list[Record
     return list(records[:owner + 1])
 
 
+def session_start_records(tree: TurnTree) -> list[Record]:
+    """The SessionStart hook attachments the tree's prompt follows, oldest first: its ancestors up to
+    the first record of another kind. Claude writes them as the hooks finish, before the session's
+    first prompt: a new session's file starts with them, a resumed one has them between the old turns
+    and the new prompt (unless all they say is in the conversation already); a later prompt has none."""
+    out: list[Record] = []
+    prompt = tree.prompt
+    parent = prompt.get("parentUuid") if prompt else None
+    cur = tree.get(parent) if isinstance(parent, str) else None
+    while cur is not None and len(out) <= len(tree):
+        a = cur.get("attachment") if cur.get("type") == "attachment" else None
+        if not isinstance(a, Mapping) or a.get("hookEvent") != "SessionStart":
+            break
+        out.append(cur)
+        parent = cur.get("parentUuid")
+        cur = tree.get(parent) if isinstance(parent, str) else None
+    return out[::-1]
+
+
 def api_error_written(records: Sequence[Record]) -> bool:
     """True when the turn's last assistant record is the CLI's synthetic API-error message
     (``isApiErrorMessage``: written once the request failed for good, after any retries)."""
@@ -402,6 +421,11 @@ class TurnEngine:
             self.announced = True
             self.announce_pending = False
             acts.append(AnnounceSession())
+        if tree.prompt_uuid is not None and not self.emitted:
+            # the SessionStart hooks' records come before the prompt (claude -p prints their lines first)
+            for rec in session_start_records(tree):
+                self.emitted.add(rec["uuid"])
+                acts.append(EmitRecord(rec))
         ordered = tree.ordered() if tree.prompt_uuid is not None else []
         if self.halted is not None:
             ordered = cut_after_result(ordered, self.halted[0])

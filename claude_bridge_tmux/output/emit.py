@@ -29,17 +29,39 @@ class ByteSink(Protocol):
 class EmitOptions:
     """What a run prints besides the messages: ``partial`` (--include-partial-messages: stream_event
     lines), ``collect`` (json + --verbose: every message as one array), ``hook_events``
-    (--include-hook-events)."""
+    (--include-hook-events); ``session_start``: the caller's SessionStart settings (its
+    ``hooks.SessionStart`` list, as a JSON-like tuple) and ``session_source`` (``startup`` or ``resume``),
+    for the SessionStart hooks that leave no record (see ``messages.session_start_lines``)."""
 
     partial: bool = False
     collect: bool = False
     hook_events: bool = False
+    session_start: tuple = ()
+    session_source: str = "startup"
+    session_start_before: tuple = ()     # ((command, its latest record), ...) of a resumed session
 
     @classmethod
-    def of(cls, plan: Any) -> EmitOptions:
-        """The options of a ``RunPlan``."""
+    def of(cls, run: Any) -> EmitOptions:
+        """The options of a ``RunPlan``, or of a ``Prepared`` call (plan and the caller's settings). Pass
+        the ``Prepared`` only when claude starts for this call (its SessionStart hooks run for it)."""
+        plan = getattr(run, "plan", run)
+        settings = getattr(run, "settings", None)
+        hooks = settings.get("hooks") if isinstance(settings, dict) and settings.get("disableAllHooks") is not True \
+            else None
+        groups = hooks.get("SessionStart") if isinstance(hooks, dict) else None
         return cls(partial=plan.include_partial_messages, collect=plan.output_format == "json" and plan.verbose,
-                   hook_events=plan.include_hook_events)
+                   hook_events=plan.include_hook_events,
+                   session_start=tuple(g for g in groups if isinstance(g, dict)) if isinstance(groups, list) else (),
+                   session_source=session_source(plan),
+                   session_start_before=tuple((getattr(run, "session_start_before", None) or {}).items()))
+
+
+def session_source(plan: Any) -> str:
+    """The ``source`` a run's SessionStart hooks get: ``startup``, ``resume`` (--resume, --continue),
+    ``fork`` (--fork-session, ``Dialect.session_start_fork_source``)."""
+    if plan.fork and dialect(plan.cli_version).session_start_fork_source:
+        return "fork"
+    return "resume" if plan.resume or plan.continue_session else "startup"
 
 
 class Emitter:
@@ -70,6 +92,14 @@ class Emitter:
         self.partial = options.partial         # --include-partial-messages (stream_event lines)
         self.collect = options.collect         # json + --verbose: every message, printed as one array
         self.hook_events = options.hook_events  # --include-hook-events
+        self._session_start = options.session_start
+        self._session_source = options.session_source
+        self._session_start_before = options.session_start_before
+        # claude -p prints its SessionStart hooks' lines, then system/init: init waits for those records
+        # (they come before the turn's first record) or for the first other line
+        self._ss_records: list[dict] = []
+        self._ss_done = False
+        self._held_init: dict | None = None
         self._collected: list[dict] = []
         self._open: dict | None = None         # the API response whose events are open (partial)
         self._last_time: float | None = None  # the last timestamped record's time (epoch s; None: unparseable)
@@ -90,17 +120,46 @@ class Emitter:
             self.broken = True
 
     def line(self, obj: dict) -> None:
-        """One stream-json line (only in stream-json mode; collected for json + --verbose)."""
+        """One stream-json line (only in stream-json mode; collected for json + --verbose); a held
+        ``system/init`` (and the SessionStart hook lines before it) goes first."""
+        self._session_started()
+        self._line(obj)
+
+    def _line(self, obj: dict) -> None:
         if self.fmt == "stream-json":
             self._write(dumps(obj) + "\n")
         elif self.collect:
             self._collected.append(obj)
 
     def init(self, message: dict) -> None:
-        """The ``system/init`` line; sent once."""
+        """The ``system/init`` line; sent once, after the SessionStart hook lines (held until the
+        turn's first record, line or result shows that they are all known)."""
         if not self.init_sent:
             self.init_sent = True
-            self.line(message)
+            if self._ss_done:
+                self._line(message)
+            else:
+                self._held_init = message
+
+    def _session_started(self) -> None:
+        """Print the SessionStart hook lines (once per run; stream-json only: -p's json --verbose array
+        has none) and the held ``system/init``."""
+        if not self._ss_done:
+            self._ss_done = True
+            a = next((r["attachment"] for r in self._ss_records if isinstance(r["attachment"].get("hookName"), str)
+                      and ":" in r["attachment"]["hookName"]), None)
+            source = a["hookName"].split(":", 1)[1] if a else self._session_source
+            configured = messages.session_start_commands({"hooks": {"SessionStart": list(self._session_start)}},
+                                                         source)
+            lines = messages.session_start_lines(self._ss_records, session_id=self.session_id,
+                                                 configured=configured, source=source,
+                                                 earlier=dict(self._session_start_before))
+            for msg in lines if self.fmt == "stream-json" else ():
+                self._line(msg)
+            self._ss_records = []
+        if self._held_init is not None:
+            held, self._held_init = self._held_init, None
+            self._line(held)
 
     def record(self, record: dict) -> None:
         """The stream-json lines for one transcript record of the turn (assistant / user tool_result;
@@ -119,9 +178,14 @@ class Emitter:
                 self._denied.add(a["toolUseID"])
         if self.fmt != "stream-json" and not self.collect:
             return
+        if messages.is_session_start_record(record):
+            if not self._ss_done:
+                self._ss_records.append(record)
+            return      # (one after the run's first turn: a restarted pane's, which -p never runs)
+        self._session_started()
         msgs = messages.stream_messages(record, session_id=self.session_id, version=self.version,
                                         tool_uses=self._tool_uses, denied_ids=self._denied)
-        if self.hook_events:
+        if self.hook_events and self.fmt == "stream-json":     # (-p's json --verbose array has none)
             msgs = messages.hook_event_lines(record, session_id=self.session_id) + msgs
         if self.partial:
             self._partial_record(record, msgs)
@@ -186,6 +250,7 @@ class Emitter:
 
     def result(self, result: dict) -> tuple[str, int]:
         """Write the final output for ``result``; return ``(stderr_text, exit_code)`` as ``claude -p``."""
+        self._session_started()
         if self.partial:
             self.close_message()
         self.results += 1

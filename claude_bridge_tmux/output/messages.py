@@ -360,29 +360,175 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
 
 _HOOK_OUTCOMES = {"hook_success": "success", "hook_non_blocking_error": "error", "hook_blocking_error": "error",
                   "hook_error_during_execution": "error", "hook_cancelled": "cancelled"}
+# how the interactive transcript rewrites a failed hook's stderr (2.1.197, 2.1.329): exit 1, 3, ...:
+# this prefix and the stderr trimmed (or NO_STDERR); exit 2 (2.1.329): "[<command>]: " and the raw stderr
+_NON_BLOCKING = "Failed with non-blocking status code: "
+_NO_STDERR = "No stderr output"
+
+
+def is_bridge_hook(command: object) -> bool:
+    """Whether a hook command is one of the bridge's own (host/hooks.py: they spool to ``<run>/hooks/<Event>.$$``)."""
+    return isinstance(command, str) and ".$$" in command and "/hooks/" in command
+
+
+def hook_result(attachment: Mapping[str, Any]) -> tuple[str, str, int, str] | None:
+    """``(stdout, stderr, exit_code, outcome)`` as ``claude -p``'s ``system/hook_response`` gives them, for a
+    hook-result attachment of the interactive transcript; None for other attachments.
+
+    The transcript keeps a successful hook's stdout and stderr as they were, but rewrites a failed one's
+    stderr (see ``_NON_BLOCKING``): it is taken back to the raw text, with the trailing newline that the
+    trimming removed put back (an exact ``-p`` value for output ending in one newline, the usual case).
+    A timed-out hook (``hook_cancelled``) is ``("", "", 1, "cancelled")`` as in ``-p`` (2.1.197, 2.1.329).
+    """
+    kind = attachment.get("type")
+    if kind not in _HOOK_OUTCOMES:
+        return None
+    outcome = _HOOK_OUTCOMES[str(kind)]
+    if kind == "hook_cancelled":
+        return "", "", 1, outcome
+    stdout, stderr = str(attachment.get("stdout") or ""), str(attachment.get("stderr") or "")
+    if outcome == "error":
+        labelled = f"[{attachment.get('command')}]: "
+        if stderr.startswith(_NON_BLOCKING):
+            rest = stderr[len(_NON_BLOCKING):]
+            stderr = "" if rest == _NO_STDERR else rest + "\n"
+        elif stderr.startswith(labelled):
+            stderr = stderr[len(labelled):]
+    code = attachment.get("exitCode")
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = 0 if outcome == "success" else 1
+    return stdout, stderr, code, outcome
+
+
+def _hook_pair(name: object, event: object, result: tuple[str, str, int, str], *, session_id: str,
+               mk: Callable[[], str]) -> tuple[dict, dict]:
+    stdout, stderr, code, outcome = result
+    hook_id = mk()
+    started = {"type": "system", "subtype": "hook_started", "hook_id": hook_id, "hook_name": name,
+               "hook_event": event, "uuid": mk(), "session_id": session_id}
+    response = {"type": "system", "subtype": "hook_response", "hook_id": hook_id, "hook_name": name,
+                "hook_event": event, "output": stdout + stderr, "stdout": stdout, "stderr": stderr,
+                "exit_code": code, "outcome": outcome, "uuid": mk(), "session_id": session_id}
+    return started, response
 
 
 def hook_event_lines(record: Mapping[str, Any], *, session_id: str,
                      new_uuid: Callable[[], str] | None = None) -> list[dict]:
     """--include-hook-events: ``system/hook_started`` + ``system/hook_response`` for a hook-result
-    attachment of the transcript (the caller's own hooks; the bridge's are left out)."""
+    attachment of the transcript (the caller's own hooks; the bridge's are left out). Values as
+    :func:`hook_result`; ``output`` is stdout then stderr (``-p`` interleaves them as they arrive)."""
     a = record.get("attachment") if record.get("type") == "attachment" else None
-    if not isinstance(a, Mapping) or a.get("type") not in _HOOK_OUTCOMES:
+    if not isinstance(a, Mapping) or is_bridge_hook(a.get("command")):
         return []
-    command = str(a.get("command") or "")
-    if ".$$" in command and "/hooks/" in command:
-        return []                       # one of the bridge's own hooks
+    result = hook_result(a)
+    if result is None:
+        return []
     mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
-    hook_id = mk()
-    name, event = a.get("hookName") or a.get("hookEvent"), a.get("hookEvent")
-    stdout, stderr = a.get("stdout") or "", a.get("stderr") or ""
-    return [
-        {"type": "system", "subtype": "hook_started", "hook_id": hook_id, "hook_name": name, "hook_event": event,
-         "uuid": mk(), "session_id": session_id},
-        {"type": "system", "subtype": "hook_response", "hook_id": hook_id, "hook_name": name, "hook_event": event,
-         "output": stdout + stderr, "stdout": stdout, "stderr": stderr, "exit_code": a.get("exitCode", 0),
-         "outcome": _HOOK_OUTCOMES[a["type"]], "uuid": mk(), "session_id": session_id},
-    ]
+    return list(_hook_pair(a.get("hookName") or a.get("hookEvent"), a.get("hookEvent"), result,
+                           session_id=session_id, mk=mk))
+
+
+def is_session_start_record(record: Mapping[str, Any]) -> bool:
+    """A transcript attachment written for a SessionStart hook (a hook result or its additional context)."""
+    a = record.get("attachment") if record.get("type") == "attachment" else None
+    return isinstance(a, Mapping) and a.get("hookEvent") == "SessionStart"
+
+
+def hook_matches(matcher: object, value: str) -> bool:
+    """claude's hook matcher test: none, ``""`` or ``"*"`` match everything; a plain name or ``a|b`` list
+    matches those values exactly; anything else is a regular expression searched in ``value`` (one that
+    does not compile matches nothing)."""
+    if matcher is None or matcher == "" or matcher == "*":
+        return True
+    if not isinstance(matcher, str):
+        return False
+    if re.fullmatch(r"[A-Za-z0-9_|]+", matcher):
+        return value in [m.strip() for m in matcher.split("|")]
+    try:
+        return re.search(matcher, value) is not None
+    except re.error:
+        return False
+
+
+def session_start_commands(settings: Mapping[str, Any], source: str) -> list[str]:
+    """The command hooks of ``settings["hooks"]["SessionStart"]`` that run for a session started with
+    ``source`` (``startup``, ``resume``, ``clear``, ``compact``), in settings order, each command once
+    (claude runs a repeated command once); none with ``disableAllHooks``."""
+    if not isinstance(settings, Mapping) or settings.get("disableAllHooks") is True:
+        return []
+    hooks = settings.get("hooks")
+    groups = hooks.get("SessionStart") if isinstance(hooks, Mapping) else None
+    out: list[str] = []
+    for group in groups if isinstance(groups, list) else ():
+        if not isinstance(group, Mapping) or not hook_matches(group.get("matcher"), source):
+            continue
+        for h in group.get("hooks") or ():
+            cmd = h.get("command") if isinstance(h, Mapping) and h.get("type") == "command" else None
+            if isinstance(cmd, str) and cmd not in out and not is_bridge_hook(cmd):
+                out.append(cmd)
+    return out
+
+
+def _has_context(attachment: Mapping[str, Any]) -> bool:
+    """Whether claude would drop this SessionStart record on resume when the conversation already holds
+    its text (a hook_success with output or additional context; 2.1.329's de-duplication)."""
+    kind = attachment.get("type")
+    return kind == "hook_additional_context" or (kind == "hook_success" and attachment.get("content") not in ("", None))
+
+
+def session_start_lines(records: Sequence[Mapping[str, Any]], *, session_id: str, configured: Sequence[str] = (),
+                        source: str = "startup", earlier: Mapping[str, Mapping[str, Any]] | None = None,
+                        new_uuid: Callable[[], str] | None = None) -> list[dict]:
+    """The ``system/hook_started`` and ``system/hook_response`` lines ``claude -p`` prints for the
+    SessionStart hooks before ``system/init`` (stream-json, with or without --include-hook-events;
+    2.1.197 and 2.1.329): first one ``hook_started`` per hook, then one ``hook_response`` per hook in the
+    order they finished.
+
+    ``records``: this start's SessionStart attachments from the interactive transcript (written as each
+    hook finished; the bridge's own hooks and ``hook_additional_context`` records are skipped);
+    ``configured``: the caller's SessionStart commands for ``source`` (:func:`session_start_commands`).
+    A configured hook with no record of this start:
+
+    * exited 0 with no output (the interactive CLI writes nothing for it; nor, on 2.1.197, for one that
+      exits 2): a success with empty output, finishing first;
+    * or, in a resumed session (``earlier``: each command's latest record in the session's transcript
+      before this run), repeated what the conversation already held: claude then writes none of that
+      start's records (when nothing is new) or only the new ones, so the earlier record stands for it
+      (when nothing of this start was written, or when that record carried such text).
+
+    Hooks of other settings (the user's files, plugins) are known only from their records. ``hook_name``
+    is ``SessionStart:<source>`` (the records' own names when present)."""
+    mk = new_uuid or (lambda: str(_uuidlib.uuid4()))
+    earlier = earlier or {}
+    seen: list[tuple[str | None, tuple[str, str, int, str], Any]] = []
+    for rec in records:
+        a = rec.get("attachment") if rec.get("type") == "attachment" else None
+        if not isinstance(a, Mapping) or a.get("hookEvent") != "SessionStart" or is_bridge_hook(a.get("command")):
+            continue
+        result = hook_result(a)
+        if result is not None:
+            cmd = a.get("command")
+            seen.append((cmd if isinstance(cmd, str) else None, result, a.get("hookName")))
+    names = [n for _, _, n in seen if isinstance(n, str)]
+    name = names[0] if names else f"SessionStart:{source}"
+    recorded = {c for c, _, _ in seen}
+    silent = [c for c in configured if c not in recorded]
+    # start order: hooks known only from their records (other settings files come first in claude's
+    # order), then the caller's in settings order; finish order: the silent ones, then as recorded
+    by_cmd: dict[str | None, list[tuple[dict, dict]]] = {}
+    finished: list[tuple[dict, dict]] = []
+    for cmd in silent:
+        before = earlier.get(cmd)
+        result = hook_result(before) if before is not None and (not seen or _has_context(before)) else None
+        pair = _hook_pair(name, "SessionStart", result or ("", "", 0, "success"), session_id=session_id, mk=mk)
+        by_cmd.setdefault(cmd, []).append(pair)
+        finished.append(pair)
+    for cmd, result, own_name in seen:
+        pair = _hook_pair(own_name or name, "SessionStart", result, session_id=session_id, mk=mk)
+        by_cmd.setdefault(cmd if cmd in configured else None, []).append(pair)
+        finished.append(pair)
+    started = [p for p in by_cmd.get(None, [])] + [p for c in configured for p in by_cmd.get(c, [])]
+    return [s for s, _ in started] + [r for _, r in finished]
 
 
 def auto_mode_billing_notice(gateway_host: str) -> str:

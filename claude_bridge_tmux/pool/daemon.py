@@ -319,7 +319,7 @@ class Daemon:
         plan = prep.plan
         if any(a.split("=", 1)[0] in DEDICATED_OPTIONS for a in plan.claude_args):
             return True
-        if needs_own_pane(plan):
+        if needs_own_pane(plan, prep.settings):
             return True   # --resume / --continue / --fork-session, a tool gate, --no-session-persistence
         if any(a == "--session-id" or a.startswith("--session-id=") for a in argv):
             return True
@@ -487,7 +487,7 @@ class Daemon:
         try:
             with dedicated_session(prep, log=self.log, server=self.server) as session:
                 emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,
-                                  options=EmitOptions.of(plan))
+                                  options=EmitOptions.of(prep))
                 session.start(launch_prompt=plan.prompt if plan.submit == "launch" else None)
                 return emit_turn(prep, session, emitter, submitted=plan.submit == "launch", deadline=deadline,
                                  probe=probe, err=conn.err, cancel=conn.closed)

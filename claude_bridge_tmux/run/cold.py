@@ -89,7 +89,7 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
             plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
             emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version,
-                              options=EmitOptions.of(plan))
+                              options=EmitOptions.of(prep))
             if observer is not None:
                 observer.watch(emitter)
             with dedicated_session(prep, log=log, on_close=observer.closing if observer is not None else None) \

@@ -68,6 +68,8 @@ class Prepared:
     claude_bin: str
     version: str
     notices: list[str] = field(default_factory=list)   # warnings -p prints in this run (billing notice)
+    # --resume / --continue: each SessionStart hook command's latest record in the session so far
+    session_start_before: dict[str, dict] = field(default_factory=dict)
     # the cost a resumed/continued/forked session starts from (the first result counts it), see resumed_cost
     restored: RestoredCost | None = None
 
@@ -101,6 +103,11 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
         if not os.path.isfile(path if os.path.isabs(path) else os.path.join(cwd, path)):
             # claude's own start-up check (2.1.197, 2.1.329); interactive claude would exit with it in the pane
             raise UsageError(f"Error: Append system prompt file not found: {path}")
+    if "--system-prompt" in args and "--system-prompt-file" in args and not dialect(version).system_prompt_pair_joined:
+        raise UsageError("Error: Cannot use both --system-prompt and --system-prompt-file. Please use only one.")
+    missing = missing_system_prompt_file(args, cwd)
+    if missing is not None:
+        raise UsageError(f"Error: System prompt file not found: {missing}")
     try:
         settings = load_caller_settings(plan.settings_value, cwd, show_resolved=dialect(version).settings_path_resolved)
     except SettingsError as e:
@@ -111,7 +118,29 @@ def prepare(argv: list[str], *, env: dict[str, str], cwd: str, stdin_text: str |
         # never written).
         settings = dict(settings, skipDangerousModePermissionPrompt=True)
     return Prepared(plan=plan, settings=settings, claude_bin=claude_bin, version=version,
-                    restored=resumed_cost(plan, version))
+                    restored=resumed_cost(plan, version),
+                    session_start_before=earlier_session_start(plan) if has_session_start_hooks(settings) else {})
+
+
+def earlier_session_start(plan: RunPlan) -> dict[str, dict]:
+    """For a resumed session (--resume, also forked, or --continue): the latest SessionStart
+    hook-result attachment of each command in its transcript, read before claude starts ({} for a new
+    session). Claude does not write a resumed session's SessionStart records again when the
+    conversation already holds what they say (see ``messages.session_start_lines``)."""
+    if not (plan.resume or plan.continue_session):
+        return {}
+    root, project = project_dirs(plan.env, plan.cwd)
+    if plan.resume:
+        path = resumed_transcript(root, project, plan.resume,
+                                  any_project=dialect(plan.cli_version).resume_any_project)
+    else:
+        path = continued_transcript(project)
+    out: dict[str, dict] = {}
+    for record in records_from_end(path, b'"SessionStart"') if path is not None else ():
+        a = record.get("attachment") if record.get("type") == "attachment" else None
+        if isinstance(a, dict) and a.get("hookEvent") == "SessionStart" and isinstance(a.get("command"), str):
+            out.setdefault(a["command"], a)
+    return out
 
 
 def resumed_cost(plan: RunPlan, version: str) -> RestoredCost | None:
@@ -136,6 +165,17 @@ def resumed_cost(plan: RunPlan, version: str) -> RestoredCost | None:
     return None
 
 
+def missing_system_prompt_file(claude_args: list[str], cwd: str) -> str | None:
+    """The absolute path claude names when the ``--system-prompt-file`` it is given does not exist
+    (its start-up check, 2.1.197 and 2.1.329: the path resolved against the cwd), else None. Checked
+    before claude starts, as claude's own start-up errors would have to be read off a dying pane."""
+    if "--system-prompt-file" not in claude_args:
+        return None
+    path = claude_args[len(claude_args) - 1 - claude_args[::-1].index("--system-prompt-file") + 1]
+    resolved = os.path.normpath(os.path.join(cwd, path))
+    return None if os.path.exists(resolved) else resolved
+
+
 def new_init_probe(prep: Prepared) -> InitProbe:
     """Learn ``system/init`` as ``claude -p`` with this call's options would print it (--json-schema adds
     the StructuredOutput tool to its tool list; json --verbose reports other capabilities)."""
@@ -147,10 +187,18 @@ def new_init_probe(prep: Prepared) -> InitProbe:
                      fmt="json" if plan.output_format == "json" else "stream-json")
 
 
-def needs_own_pane(plan: RunPlan) -> bool:
+def needs_own_pane(plan: RunPlan, settings: dict | None = None) -> bool:
     """A pool cannot serve this call on a shared warm pane: its session is chosen by the caller
-    (--session-id/--resume/--continue/--fork-session), it needs the tool gate, or it must leave no transcript."""
+    (--session-id/--resume/--continue/--fork-session), it needs the tool gate, it must leave no transcript,
+    or the caller's ``settings`` have SessionStart hooks (``-p`` runs them for the call's own session,
+    with source ``startup``; on a shared pane they ran when the pane started or was cleared)."""
     return (plan.session_args != ["--session-id", plan.session_id] or gate_tools(plan)
-            or plan.no_session_persistence)
+            or plan.no_session_persistence or has_session_start_hooks(settings or {}))
+
+
+def has_session_start_hooks(settings: dict) -> bool:
+    """Whether the caller's settings name SessionStart hooks that claude would run."""
+    hooks = settings.get("hooks") if settings.get("disableAllHooks") is not True else None
+    return isinstance(hooks, dict) and bool(hooks.get("SessionStart"))
 
 

@@ -449,7 +449,7 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                 return e.exit_code
             plan = prep.plan
             emitter = Emitter(plan.output_format, out, plan.session_id, version=prep.version,
-                              options=EmitOptions.of(plan))
+                              options=EmitOptions.of(prep))
             relay = Relay.for_plan(prep, out.frame, log=log)
             try:
                 sdk_mcp = relay.use_sdk_mcp_servers(plan.claude_args, plan.cwd)
