@@ -9,7 +9,8 @@ has already read and answered ``initialize`` (it decides whether the session can
 A session is served from the pool only when a warm pane can serve it as it is: no SDK hooks, no
 ``can_use_tool`` callback and no in-process SDK MCP server (each needs the pane's launch settings),
 and no option that needs a pane of its own (``--resume``, ``--continue``, ``--fork-session``,
-``--session-id``). Isolation is a ``-p`` job's: the pane is cleared before its next user and the job's
+``--session-id``; ``--max-turns``, ``--max-budget-usd`` and ``--json-schema``, whose tool gate and
+StructuredOutput server are launch settings). Isolation is a ``-p`` job's: the pane is cleared before its next user and the job's
 environment reaches its tools through the per-job env file. A session that changed the pane
 (``set_permission_mode``, ``set_model``) retires it instead of giving it back.
 """
@@ -26,7 +27,9 @@ def poolable(argv: list[str], hooks: Mapping, has_sdk_mcp: bool) -> bool:
     """Whether an SDK session with these options can run on a shared warm pane (module docstring)."""
     if hooks or has_sdk_mcp:
         return False
-    own = ("--resume", "--continue", "--fork-session", "--session-id", "--permission-prompt-tool", "-r", "-c")
+    own = ("--resume", "--continue", "--fork-session", "--session-id", "--permission-prompt-tool", "-r", "-c",
+           # a tool gate and the StructuredOutput server are launch settings of the pane
+           "--json-schema", "--max-turns", "--max-budget-usd")
     return not any(a.split("=", 1)[0] in own for a in argv)
 
 

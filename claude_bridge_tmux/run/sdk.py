@@ -260,15 +260,15 @@ class SdkSession:
 
     def launchable_first_message(self) -> dict | None:
         """The first user message, taken from the queue, when it can be claude's launch input (text
-        content; no --mcp-config, whose servers must connect before the first request; no
-        CLAUDE_BRIDGE_SUBMIT=paste)."""
+        content; no --mcp-config, whose servers must connect before the first request, nor
+        --json-schema, whose StructuredOutput server must; no CLAUDE_BRIDGE_SUBMIT=paste)."""
         try:
             obj = self.inbox.queue[0]
         except IndexError:
             return None
         plan = self.prep.plan
         if obj is None or message_text(obj.get("message")) is None or "--mcp-config" in plan.claude_args \
-                or plan.env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
+                or plan.json_schema is not None or plan.env.get("CLAUDE_BRIDGE_SUBMIT") == "paste":
             return None
         return self.inbox.get()
 

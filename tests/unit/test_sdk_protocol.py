@@ -136,5 +136,7 @@ def test_which_sdk_sessions_a_pool_pane_can_serve():
     assert not poolable(base, {"PreToolUse": [{"hooks": []}]}, False)          # SDK hooks: launch settings
     assert not poolable(base, {}, True)                                         # an in-process MCP server
     assert not poolable(base + ["--permission-prompt-tool", "stdio"], {}, False)  # can_use_tool
+    for opt in (["--json-schema", '{"type":"object"}'], ["--max-turns", "2"], ["--max-budget-usd", "1"]):
+        assert not poolable(base + opt, {}, False)                              # gate / StructuredOutput server
     for own in (["--resume", "x"], ["--continue"], ["--fork-session"], ["--session-id", "x"], ["--resume=x"]):
         assert not poolable(base + own, {}, False), own
