@@ -35,6 +35,9 @@ REPORT = HERE / "REPORT.md"
 # --------------------------------------------------------------------------- scenarios
 
 UNICODE_PROMPT = "MOCK:echo ünïcödé ✓ 🚀👍🏽 שלום مرحبا \"dq\" 'sq' `bt` $HOME \\ tab\there\nsecond line ☃"
+# one SessionStart hook (-p prints its hook lines before system/init; several would finish in a racy order)
+SESSION_START_SETTINGS = json.dumps({"hooks": {"SessionStart": [{"hooks": [{"type": "command",
+                                                                           "command": "echo session context"}]}]}})
 SCHEMA = json.dumps({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
 STREAM_INPUT = "".join(json.dumps({"type": "user", "message": {"role": "user", "content": c}}) + "\n"
                        for c in ("first input", [{"type": "text", "text": "second input MOCK:tool=echo_2"}]))
@@ -101,6 +104,10 @@ SCENARIOS: list[Scenario] = [
     Scenario("partial.stream-json", ("-p", "partial MOCK:tool=echo_p", "--include-partial-messages",
                                      *_fmt("stream-json")), fmt="stream-json", merge_deltas=True),
     Scenario("json_verbose.json", ("-p", "verbose json", "--output-format", "json", "--verbose"), fmt="json"),
+    *[Scenario(f"system_prompt.{f}", ("-p", "terse MOCK:tool=echo_sp", "--system-prompt", "You are terse.", *_fmt(f)),
+               fmt=f) for f in ("json", "stream-json")],
+    Scenario("session_start_hook.stream-json", ("-p", "hooked", "--settings", SESSION_START_SETTINGS,
+                                                *_fmt("stream-json")), fmt="stream-json"),
     Scenario("no_persistence.json", ("-p", "nothing kept", "--no-session-persistence", *_fmt("json")), fmt="json"),
     Scenario("usage.unknown_flag", ("-p", "x", "--frobnicate"), fmt="usage"),
     Scenario("usage.stream_no_verbose", ("-p", "x", "--output-format", "stream-json"), fmt="usage"),
