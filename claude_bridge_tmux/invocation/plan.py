@@ -14,8 +14,10 @@ import re
 import shutil
 import subprocess
 import uuid as uuidlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from claude_bridge_tmux.config import BridgeConfig
 from claude_bridge_tmux.errors import BridgeError, UsageError
@@ -52,6 +54,8 @@ SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
 # tools switch modes): `claude -p` never offers them, so the pane must not either (docs/cli-behaviour.md §9;
 # 2.1.329 interactive lists EnterPlanMode/ExitPlanMode as deferred tools).
 INTERACTIVE_ONLY_TOOLS = ("AskUserQuestion", "EnterPlanMode", "ExitPlanMode")
+# agents interactive claude offers the model and -p does not (2.1.197, 2.1.329: its agent listing)
+INTERACTIVE_ONLY_AGENTS = ("claude-code-guide",)
 SHIM_MARKER = b"claude-bridge-shim"
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -102,7 +106,8 @@ def claude_version(binary: str, env: dict[str, str] | None = None) -> str:
     disk = cache_key is not None and cache_key[1] >= CACHEABLE_MIN_SIZE
     cached = _disk_versions(env) if disk else {}
     hit = cached.get(cache_key[0]) if cache_key else None
-    if hit and isinstance(hit, list) and len(hit) == 3 and tuple(hit[:2]) == cache_key[1:] and isinstance(hit[2], str):
+    if hit and isinstance(hit, list) and len(hit) == 3 and cache_key is not None and tuple(hit[:2]) == cache_key[1:] \
+            and isinstance(hit[2], str):
         version = hit[2]
     else:
         version = _run_version(binary)
@@ -201,11 +206,14 @@ class RunPlan:
 
     @property
     def fixed_session_id(self) -> bool:
-        """True when ``session_id`` is the id the run will have before claude says so (not --continue)."""
-        return not (self.continue_session and not self.fork)
+        """True when ``session_id`` is the id the run will have before claude says so (not a --continue
+        whose session the bridge could not name)."""
+        return not (self.continue_session and not self.fork and self.resume is None)
 
 
-def _opt(parsed: flagmod.ParsedArgs, *names: str):
+def _opt(parsed: flagmod.ParsedArgs, *names: str) -> Any:
+    """The parsed value of the first of ``names`` given: a string (an option with a value), True (a flag,
+    or an optional value left out), a list of strings (a variadic option); None when none is given."""
     for n in names:
         if n in parsed.options:
             return parsed.options[n]
@@ -227,7 +235,8 @@ def bypass_refused_as_root(parsed: flagmod.ParsedArgs, env: dict[str, str], uid:
 
 
 def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env: dict[str, str],
-               cwd: str, claude_bin: str, cli_version: str, table=None) -> RunPlan:
+               cwd: str, claude_bin: str, cli_version: str,
+               table: Mapping[str, flagmod.OptionSpec] | None = None) -> RunPlan:
     """Validate a parsed print-mode invocation and build its RunPlan.
 
     Raises UsageError with claude's own message and exit code for every invalid combination checked
@@ -374,7 +383,7 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
     )
 
 
-def parse_json_schema(value, cli_version: str):
+def parse_json_schema(value: object, cli_version: str) -> dict[str, Any] | None:
     """The --json-schema value as claude -p checks it (a JSON object; 2.1.329 also validates the
     schema itself); None without the option. Raises UsageError with claude's message."""
     if value is None or value == "":
@@ -383,7 +392,9 @@ def parse_json_schema(value, cli_version: str):
         schema = json.loads(str(value))
     except ValueError as e:
         from claude_bridge_tmux.output.jsjson import js_parse_error
-        why = js_parse_error(str(value)) or e.msg      # the JavaScript parser's words, as claude prints them
+        # the JavaScript parser's words, as claude prints them; else Python's (a plain ValueError: a number
+        # of more than 4300 digits, which JavaScript reads as Infinity)
+        why = js_parse_error(str(value)) or (e.msg if isinstance(e, json.JSONDecodeError) else str(e))
         raise UsageError(f"Error: --json-schema is not valid JSON: JSON Parse error: {why}") from e
     if not isinstance(schema, dict):
         raise UsageError("Error: --json-schema must be a JSON object")
@@ -395,7 +406,7 @@ def parse_json_schema(value, cli_version: str):
     return schema
 
 
-def _positive_number(value) -> float | None:
+def _positive_number(value: object) -> float | None:
     """claude's reading of --max-turns: a number above 0 limits, anything else (0, -1, text) does not."""
     if value is None or value is True:
         return None
@@ -406,7 +417,7 @@ def _positive_number(value) -> float | None:
     return n if n == n and n > 0 else None
 
 
-def _tool_names(values) -> set[str]:
+def _tool_names(values: Iterable[object] | None) -> set[str]:
     """Tool names in --tools / --allowedTools values (``Bash,Read``, ``"Bash Read"``, ``Bash(git:*)``)."""
     out: set[str] = set()
     for v in values or ():
@@ -418,9 +429,12 @@ def _tool_names(values) -> set[str]:
 
 
 def interactive_only_tools_to_hide(parsed: flagmod.ParsedArgs) -> list[str]:
-    """INTERACTIVE_ONLY_TOOLS minus the ones the caller explicitly allowed (--tools / --allowedTools)."""
+    """INTERACTIVE_ONLY_TOOLS minus the ones the caller explicitly allowed (--tools / --allowedTools),
+    and ``Agent(name)`` for each of INTERACTIVE_ONLY_AGENTS the caller did not name that way."""
     allowed = _tool_names(_opt(parsed, "tools")) | _tool_names(_opt(parsed, "allowedTools"))
-    return [t for t in INTERACTIVE_ONLY_TOOLS if t not in allowed]
+    named = " ".join(str(v) for key in ("tools", "allowedTools") for v in (_opt(parsed, key) or ()))
+    return [t for t in INTERACTIVE_ONLY_TOOLS if t not in allowed] + \
+        [f"Agent({a})" for a in INTERACTIVE_ONLY_AGENTS if f"Agent({a})" not in named]
 
 
 def session_id_needs_fork_message(cli_version: str) -> str:
@@ -442,7 +456,7 @@ def project_dirs(env: dict[str, str], cwd: str) -> tuple[Path, Path]:
     return root, root / encode_project_dir(cwd)
 
 
-def resolve_resume(value, projects: tuple[Path, Path]) -> str:
+def resolve_resume(value: object, projects: tuple[Path, Path]) -> str:
     """The session id ``--resume VALUE`` means: a UUID as is, else the newest session of the cwd whose
     custom title (``--name``, ``/rename``) is VALUE. Raises UsageError with claude -p's messages."""
     if value is True or value == "":

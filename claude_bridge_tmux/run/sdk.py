@@ -40,7 +40,7 @@ from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.output.messages import line_timestamp
 from claude_bridge_tmux.pool import sdkjob
 from claude_bridge_tmux.run.lifecycle import dedicated_session, new_session
-from claude_bridge_tmux.run.prepare import new_init_probe, prepare
+from claude_bridge_tmux.run.prepare import needs_own_pane, new_init_probe, prepare
 from claude_bridge_tmux.run.relay import Relay
 from claude_bridge_tmux.run.turn import emit_turn, message_text, report_error, stream_input_error
 from claude_bridge_tmux.versions import dialect
@@ -460,7 +460,9 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                 # needed in the pane's --settings, so they are read before the pane starts
                 lines = FdLines(stdin.fileno())
                 sdk.read_until_first(lines)
-                sock = _pool_socket(env) if sdkjob.poolable(argv, relay.hooks(), bool(sdk_mcp)) else None
+                # (the same own-pane rule as a -p job's: session options, a tool gate, SessionStart hooks …)
+                shared = sdkjob.poolable(argv, relay.hooks(), bool(sdk_mcp)) and not needs_own_pane(plan, prep.settings)
+                sock = _pool_socket(env) if shared else None
                 if sock is not None:         # a warm pane of the pool serves the session
                     return sdkjob.serve_from_pool(sock, argv, env=env, cwd=cwd, first=sdkjob.first_message(sdk),
                                                   lines=lines, stdout=out.out, stderr=stderr)

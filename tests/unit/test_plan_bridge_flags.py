@@ -79,7 +79,11 @@ def _after(args, flag):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_interactive_only_tools_are_disallowed(version):
     plan = plan_for(["-p", "x"], version)
-    assert _after(plan.claude_args, "--disallowedTools") == ["AskUserQuestion", "EnterPlanMode", "ExitPlanMode"]
+    assert _after(plan.claude_args, "--disallowedTools") == ["AskUserQuestion", "EnterPlanMode", "ExitPlanMode",
+                                                             "Agent(claude-code-guide)"]
+    # an agent the caller names stays
+    plan = plan_for(["-p", "x", "--allowedTools", "Agent(claude-code-guide)"], version)
+    assert "Agent(claude-code-guide)" not in _after(plan.claude_args, "--disallowedTools")
     # the caller's own list is kept (repeats accumulate in claude)
     plan = plan_for(["-p", "x", "--disallowedTools", "Bash"], version)
     assert plan.claude_args.count("--disallowedTools") == 2 and "Bash" in plan.claude_args
@@ -92,7 +96,7 @@ def test_interactive_only_tools_are_disallowed(version):
 def test_explicitly_allowed_interactive_tools_stay(version, argv, kept):
     plan = plan_for(["-p", "x", *argv], version)
     hidden = _after(plan.claude_args, "--disallowedTools")
-    assert kept not in hidden and len(hidden) == 2
+    assert kept not in hidden and len(hidden) == 3
 
 
 # -- sessions ---------------------------------------------------------------------------------------
@@ -131,12 +135,15 @@ def test_session_args(version, tmp_path):
     assert (p.session_args, p.session_id, p.resume) == (["--resume", UUID], UUID, UUID)
     p = splan(["--resume", "my title"], version, env, cwd)
     assert p.session_args == ["--resume", UUID]
+    # --continue: the cwd's latest transcript, named to the pane by id (interactive 2.1.329's own
+    # --continue skips sessions only -p wrote)
     p = splan(["--continue"], version, env, cwd)
-    assert p.session_args == ["--continue"] and p.continue_session and not p.fixed_session_id
+    assert p.session_args == ["--resume", UUID] and p.continue_session and p.fixed_session_id
+    assert p.session_id == UUID
     p = splan(["--resume", UUID, "--fork-session"], version, env, cwd)
     assert p.session_args == ["--resume", UUID, "--fork-session", "--session-id", p.session_id] and p.session_id != UUID
     p = splan(["--continue", "--fork-session", "--session-id", OTHER], version, env, cwd)
-    assert p.session_args == ["--continue", "--fork-session", "--session-id", OTHER]
+    assert p.session_args == ["--resume", UUID, "--fork-session", "--session-id", OTHER]
     p = splan(["--fork-session"], version, env, cwd)      # alone: claude -p ignores it
     assert p.session_args == ["--session-id", p.session_id] and not p.fork
     p = splan(["--name", "n"], version, env, cwd)
