@@ -36,6 +36,9 @@ def test_model_is_offered_exactly_claude_p_tools(bed):
     ours = bed.mock.main_requests()[-1]
     assert ours["tools"] == theirs["tools"]
     assert "AskUserQuestion" not in json.dumps(ours["body"]["tools"])
+    # nor interactive claude's own agent (claude-code-guide): the agent listing the model reads is -p's
+    agents = [json.dumps(r["body"]).count("claude-code-guide") for r in (theirs, ours)]
+    assert agents[1] == agents[0] == 0
     # an explicitly allowed one stays
     assert bed.bridge("-p", "tools", "--output-format", "json", "--tools", "Bash,AskUserQuestion").returncode == 0
     assert "AskUserQuestion" in bed.mock.main_requests()[-1]["tools"]
