@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import typer
+
+if TYPE_CHECKING:
+    from claude_bridge_tmux.ops.registry import Entry
 
 
 def _age(seconds: float) -> str:
@@ -29,13 +33,20 @@ def _tmux_version(tmux: str) -> tuple[int, ...]:
     return (int(m.group(1)), int(m.group(2))) if m else ()
 
 
-def pane_facts(entry) -> dict:
+class PaneFacts(TypedDict):
+    """What tmux says of a registered pane: ``pid`` (claude's) and ``dead`` (it exited); None unknown."""
+
+    pid: int | None
+    dead: bool | None
+
+
+def pane_facts(entry: Entry) -> PaneFacts:
     """Live facts of a registered pane from its tmux server: claude's pid and whether it exited."""
     import subprocess
 
     from claude_bridge_tmux.tmux.pane import tmux_binary
     tmux = tmux_binary()
-    facts = {"pid": None, "dead": None}
+    facts: PaneFacts = {"pid": None, "dead": None}
     if not tmux or not entry["socket"] or not entry["pane_id"]:
         return facts
     try:
@@ -53,7 +64,7 @@ def pane_facts(entry) -> dict:
     return facts
 
 
-def ps_rows(env: dict[str, str] | None = None, *, include_dead: bool = False) -> list[dict]:
+def ps_rows(env: dict[str, str] | None = None, *, include_dead: bool = False) -> list[dict[str, Any]]:
     """One dict per registered pane (live owners only unless ``include_dead``)."""
     from claude_bridge_tmux.host.paths import runtime_dir
     from claude_bridge_tmux.ops.registry import entries

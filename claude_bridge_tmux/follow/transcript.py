@@ -22,8 +22,9 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from claude_bridge_tmux.follow.tree import parse_line
+from claude_bridge_tmux.follow.tree import Record, parse_line
 
 # watchdog logs benign races (an emitter stopping while inotify events are queued) at ERROR level;
 # with no handler configured they would reach our stderr through logging's last-resort handler.
@@ -73,7 +74,7 @@ def resumed_transcript(projects_root: Path, project_dir: Path, session_id: str, 
     return None
 
 
-def records_from_end(path: Path, needle: bytes, block: int = 1 << 16) -> Iterator[dict]:
+def records_from_end(path: Path, needle: bytes, block: int = 1 << 16) -> Iterator[Record]:
     """The records of a transcript whose line contains ``needle``, last first: the file is read
     backwards in ``block``-byte steps, so a caller that stops early reads only the tail. A line that
     does not parse (e.g. one being written) is skipped; a missing file yields nothing."""
@@ -112,7 +113,7 @@ class _Wake(FileSystemEventHandler):
 class DirectoryWatch:
     """Calls ``callback()`` (from a watchdog thread) on any change inside ``directory`` (non-recursive)."""
 
-    _observer: Observer | None = None
+    _observer: BaseObserver | None = None
     _lock = threading.Lock()
 
     def __init__(self, directory: Path, callback: Callable[[], None]):
@@ -122,7 +123,7 @@ class DirectoryWatch:
                 obs.daemon = True
                 obs.start()
                 DirectoryWatch._observer = obs
-        self._watch = DirectoryWatch._observer.schedule(_Wake(callback), str(directory), recursive=False)
+        self._watch: ObservedWatch | None = DirectoryWatch._observer.schedule(_Wake(callback), str(directory), recursive=False)
 
     def close(self) -> None:
         """Stop watching. Never raises."""
@@ -149,7 +150,7 @@ class TranscriptReader:
         self._partial = b""
         self.restarted = False
 
-    def read_new(self) -> list[dict]:
+    def read_new(self) -> list[Record]:
         try:
             size = os.stat(self.path).st_size
         except FileNotFoundError:

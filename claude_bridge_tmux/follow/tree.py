@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -27,11 +28,15 @@ INTERRUPT_PREFIX = "[Request interrupted by user"
 # user records that carry the *output* of a local command / bash-mode command
 OUTPUT_PREFIXES = ("<bash-stdout>", "<bash-stderr>", "<local-command-stdout>", "<local-command-stderr>")
 
+Record = dict[str, Any]
+"""One transcript line as parsed (:func:`parse_line`): a JSON object whose shape depends on its ``type``
+(user, assistant, system, attachment, …; the CLI's own format, not a fixed schema)."""
+
 
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_line(line: bytes | str) -> dict | None:
+def parse_line(line: bytes | str) -> Record | None:
     """Parse one transcript line; ``None`` for blank, partial or non-object lines.
 
     orjson first; lines it rejects (lone surrogates, either as ``\\udXXX`` escapes or
@@ -39,22 +44,18 @@ def parse_line(line: bytes | str) -> dict | None:
     decode, so the lone surrogate survives as a Python code point (``output.jsjson.dumps``
     writes it back as ``\\udXXX`` like ``JSON.stringify``).
     """
-    if isinstance(line, str):
-        text: str | None = line
-        raw = None
-    else:
-        text = None
-        raw = line
     try:
-        obj = orjson.loads(raw if raw is not None else text)
+        obj = orjson.loads(line)
     except (orjson.JSONDecodeError, TypeError, ValueError):
         obj = None
         try:
-            if text is None:
+            if isinstance(line, str):
+                text = line
+            else:
                 try:
-                    text = raw.decode("utf-8", "surrogatepass")
+                    text = line.decode("utf-8", "surrogatepass")
                 except UnicodeDecodeError:
-                    text = raw.decode("utf-8", "replace")
+                    text = line.decode("utf-8", "replace")
             if text.strip():
                 obj = json.loads(text)
         except (ValueError, RecursionError):
@@ -65,7 +66,7 @@ def parse_line(line: bytes | str) -> dict | None:
 # --------------------------------------------------------------------------- record predicates
 
 
-def content_text(record: dict) -> str | None:
+def content_text(record: Record) -> str | None:
     """The prompt text of a user record: the string content, or its text blocks joined."""
     msg = record.get("message")
     if not isinstance(msg, dict):
@@ -80,7 +81,7 @@ def content_text(record: dict) -> str | None:
     return None
 
 
-def has_tool_result(record: dict) -> bool:
+def has_tool_result(record: Record) -> bool:
     msg = record.get("message")
     content = msg.get("content") if isinstance(msg, dict) else None
     return isinstance(content, list) and any(
@@ -88,14 +89,14 @@ def has_tool_result(record: dict) -> bool:
     )
 
 
-def is_interrupt_record(record: dict) -> bool:
+def is_interrupt_record(record: Record) -> bool:
     if record.get("type") != "user" or has_tool_result(record):
         return False
     text = content_text(record)
     return text is not None and text.startswith(INTERRUPT_PREFIX)
 
 
-def is_prompt_record(record: dict) -> bool:
+def is_prompt_record(record: Record) -> bool:
     """A user prompt: type ``user``, not meta/compact summary, text content, no tool_result,
     not an interrupt marker, not command output (``<bash-stdout>``, ``<local-command-stdout>``).
     (Local-command records such as ``<command-name>/clear…`` and
@@ -116,7 +117,7 @@ def is_prompt_record(record: dict) -> bool:
     return not text.startswith(INTERRUPT_PREFIX) and not text.startswith(OUTPUT_PREFIXES)
 
 
-def is_turn_duration(record: dict) -> bool:
+def is_turn_duration(record: Record) -> bool:
     return record.get("type") == "system" and record.get("subtype") == "turn_duration"
 
 
@@ -124,12 +125,12 @@ def is_turn_duration(record: dict) -> bool:
 
 
 def find_prompt(
-    records: Iterable[dict],
+    records: Iterable[Record],
     *,
     prompt_id: str | None = None,
     text: str | None = None,
     after_uuid: str | None = None,
-) -> dict | None:
+) -> Record | None:
     """The user prompt record of a turn.
 
     * ``prompt_id``: the record whose ``promptId`` matches (the UserPromptSubmit hook's
@@ -180,13 +181,13 @@ class TurnTree:
 
     def __init__(self, prompt_uuid: str | None = None) -> None:
         self.prompt_uuid = prompt_uuid
-        self._records: dict[str, dict] = {}
+        self._records: dict[str, Record] = {}
         self._children: dict[str, list[str]] = {}
         self._ends: list[str] = []  # uuids of system/turn_duration records seen
-        self._cache: list[dict] | None = None
+        self._cache: list[Record] | None = None
 
     # ---- feeding
-    def add(self, record: dict) -> None:
+    def add(self, record: Record) -> None:
         if not isinstance(record, dict):
             return
         uuid = record.get("uuid")
@@ -209,7 +210,7 @@ class TurnTree:
         if isinstance(parent, str):
             self._children.setdefault(parent, []).append(uuid)
 
-    def add_all(self, records: Iterable[dict]) -> TurnTree:
+    def add_all(self, records: Iterable[Record]) -> TurnTree:
         for r in records:
             self.add(r)
         return self
@@ -218,15 +219,15 @@ class TurnTree:
         self.prompt_uuid = uuid
         self._cache = None
 
-    def get(self, uuid: str) -> dict | None:
+    def get(self, uuid: str) -> Record | None:
         return self._records.get(uuid)
 
     @property
-    def prompt(self) -> dict | None:
+    def prompt(self) -> Record | None:
         return self._records.get(self.prompt_uuid) if self.prompt_uuid else None
 
     # ---- queries
-    def ordered(self) -> list[dict]:
+    def ordered(self) -> list[Record]:
         """All descendants of the prompt (prompt excluded) in tree order.
 
         Parents always precede their children; among records whose parent has already
@@ -245,13 +246,13 @@ class TurnTree:
             self._cache = self._compute_ordered()
         return list(self._cache)
 
-    def _compute_ordered(self) -> list[dict]:
+    def _compute_ordered(self) -> list[Record]:
         if not self.prompt_uuid:
             return []
         prompt = self._records.get(self.prompt_uuid)
         prompt_pid = prompt.get("promptId") if prompt else None
         prompt_ts = _ts(prompt) if prompt else ""
-        out: list[dict] = []
+        out: list[Record] = []
         heap: list[tuple[str, int, str]] = []  # (timestamp, type rank, uuid)
         seen = {self.prompt_uuid}
 
@@ -279,13 +280,13 @@ class TurnTree:
         return out
 
     @staticmethod
-    def _starts_other_turn(rec: dict, prompt_pid: str | None) -> bool:
+    def _starts_other_turn(rec: Record, prompt_pid: str | None) -> bool:
         if not is_prompt_record(rec):
             return False
         pid = rec.get("promptId")
         return pid is None or prompt_pid is None or pid != prompt_pid
 
-    def end_record(self) -> dict | None:
+    def end_record(self) -> Record | None:
         """The ``system/turn_duration`` record of this turn, if written yet.
 
         Cheap (walks up from each turn_duration record seen instead of rebuilding the
@@ -331,16 +332,16 @@ class TurnTree:
         return len(self._records)
 
 
-_RANK = {"attachment": 0, "user": 1, "assistant": 1, "system": 2}
+_RANK: dict[Any, int] = {"attachment": 0, "user": 1, "assistant": 1, "system": 2}
 
 
-def _ts(record: dict | None) -> str:
+def _ts(record: Record | None) -> str:
     if not record:
         return ""
     ts = record.get("timestamp")
     return ts if isinstance(ts, str) else ""
 
 
-def turn_records(records: Iterable[dict], prompt_uuid: str) -> list[dict]:
+def turn_records(records: Iterable[Record], prompt_uuid: str) -> list[Record]:
     """Convenience: ``TurnTree(prompt_uuid).add_all(records).ordered()``."""
     return TurnTree(prompt_uuid).add_all(records).ordered()

@@ -12,7 +12,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from claude_bridge_tmux.errors import SetupError
@@ -43,8 +43,8 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def runtime_dir(env: dict[str, str] | None = None) -> Path:
-    """The bridge's private runtime directory (created 0700)."""
+def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The bridge's private runtime directory (created 0700); ``env`` defaults to ``os.environ``."""
     env = os.environ if env is None else env
     if env.get("CLAUDE_BRIDGE_RUNTIME_DIR"):
         return ensure_private_dir(Path(env["CLAUDE_BRIDGE_RUNTIME_DIR"]))
@@ -54,8 +54,8 @@ def runtime_dir(env: dict[str, str] | None = None) -> Path:
     return ensure_private_dir(Path(tempfile.gettempdir()) / f"claude-bridge-{os.getuid()}")
 
 
-def state_dir(env: dict[str, str] | None = None) -> Path:
-    """The bridge's state directory for run logs (created 0700)."""
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The bridge's state directory for run logs (created 0700); ``env`` defaults to ``os.environ``."""
     env = os.environ if env is None else env
     if env.get("CLAUDE_BRIDGE_STATE_DIR"):
         return ensure_private_dir(Path(env["CLAUDE_BRIDGE_STATE_DIR"]))
@@ -63,7 +63,7 @@ def state_dir(env: dict[str, str] | None = None) -> Path:
     return ensure_private_dir(Path(base) / "claude-bridge")
 
 
-def new_run_dir(kind: str = "run", env: dict[str, str] | None = None) -> Path:
+def new_run_dir(kind: str = "run", env: Mapping[str, str] | None = None) -> Path:
     """A fresh 0700 directory for one run (or one pane) inside the runtime dir: ``<kind>-<pid>-<rand>``."""
     base = runtime_dir(env)
     return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=base))

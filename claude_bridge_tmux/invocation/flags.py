@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
+from typing import cast
 
 from claude_bridge_tmux.errors import UsageError
 
@@ -88,7 +89,7 @@ class OptionSpec:
         return tuple(n for n in (self.long, *self.aliases, self.short, *self.extra_shorts) if n)
 
 
-class FlagTable(dict):
+class FlagTable(dict[str, OptionSpec]):
     """``{key: OptionSpec}`` for one claude version, plus version-wide facts."""
 
     def __init__(self, specs: Mapping[str, OptionSpec], version: str | None = None,
@@ -100,7 +101,7 @@ class FlagTable(dict):
         self.subcommands = frozenset(subcommands)
         self.eager_skip = frozenset(eager_skip)  # see _eager_value
 
-    def __hash__(self) -> int:  # usable as a cache key
+    def __hash__(self) -> int:  # type: ignore[override]  # usable as a cache key
         return id(self)
 
 
@@ -212,7 +213,7 @@ def _lookup(table: FlagTable) -> tuple[dict[str, OptionSpec], OptionSpec | None]
     return by_flag, help_spec
 
 
-def _lookup_any(table: Mapping[str, OptionSpec]):
+def _lookup_any(table: Mapping[str, OptionSpec]) -> tuple[dict[str, OptionSpec], OptionSpec | None]:
     if isinstance(table, FlagTable):
         return _lookup(table)
     return _lookup.__wrapped__(FlagTable(table))
@@ -243,7 +244,7 @@ def _eager_value(argv: list[str], flag: str, table: Mapping[str, OptionSpec]) ->
     ``--``). Used for --setting-sources, which claude validates before parsing anything else."""
     dialect = getattr(table, "print_detection", "token-scan")
     by_flag, _ = _lookup_any(table)
-    skip = getattr(table, "eager_skip", frozenset())
+    skip: frozenset[str] = getattr(table, "eager_skip", frozenset())
     found = None
     i = 0
     while i < len(argv):
@@ -335,7 +336,7 @@ class _State:
 
     def extend(self, spec: OptionSpec, vals: list, value: str) -> None:
         vals.append(value)
-        self.res.options[spec.key].append(value)
+        cast(list, self.res.options[spec.key]).append(value)   # record() made it a list
 
 
 def parse(argv: list[str], table: Mapping[str, OptionSpec] | None = None) -> ParsedArgs:
@@ -346,7 +347,7 @@ def parse(argv: list[str], table: Mapping[str, OptionSpec] | None = None) -> Par
     by_flag, help_spec = _lookup_any(table)
     version = getattr(table, "version", None)
     dialect = getattr(table, "print_detection", "token-scan")
-    subcommands = getattr(table, "subcommands", frozenset())
+    subcommands: frozenset[str] = getattr(table, "subcommands", frozenset())
     subs_active = bool(subcommands) and not print_flag_present(argv, table, dialect)
 
     st = _State(version)
@@ -400,7 +401,7 @@ def parse(argv: list[str], table: Mapping[str, OptionSpec] | None = None) -> Par
                         raise FlagError(f"error: option '{spec.flags}' argument missing", 1, res.warnings)
                     vals = take(spec, argv[i])
                     i += 1
-                    if spec.arity == "variadic":
+                    if spec.arity == "variadic" and vals is not None:   # record() returns a variadic's list
                         active = (spec, vals)
                 elif spec.arity == "optional":
                     if i < n and not _option_like(argv[i]):
@@ -563,7 +564,7 @@ def _osa_distance(a: str, b: str) -> int:
     return d[len(a)][len(b)]
 
 
-def _collation_key(s: str):
+def _collation_key(s: str) -> tuple[list[tuple[int, str]], list[bool]]:
     """Rough ICU root collation (JS localeCompare): punctuation < digits < letters, case second."""
     def cls(c: str) -> int:
         return 2 if c.isalpha() else 1 if c.isdigit() else 0
@@ -573,7 +574,8 @@ def _collation_key(s: str):
 def suggest_similar(word: str, candidates: Iterable[str]) -> str:
     prefix = "--" if word.startswith("--") else ""
     w = word[len(prefix):]
-    best, similar = 3, []
+    best = 3
+    similar: list[str] = []
     for cand in dict.fromkeys(candidates):
         c = cand[len(prefix):]
         if len(c) < 2:

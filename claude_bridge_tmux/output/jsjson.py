@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str  # C speedup, non-ASCII kept
-from typing import Any
+from typing import Any, cast
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -46,7 +46,7 @@ def js_number(x: float | int) -> str:
     digits = "".join(map(str, t.digits)).rstrip("0") or "0"
     strip = len("".join(map(str, t.digits))) - len(digits)
     k = len(digits)
-    n = k + t.exponent + strip  # value = 0.digits * 10**n
+    n = k + cast(int, t.exponent) + strip  # value = 0.digits * 10**n (finite: the exponent is an int)
     if k <= n <= 21:
         body = digits + "0" * (n - k)
     elif 0 < n <= 21:

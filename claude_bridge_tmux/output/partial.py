@@ -60,6 +60,8 @@ def message_start_event(message: Mapping[str, Any]) -> dict:
 def block_events(block: Mapping[str, Any], index: int) -> tuple[dict, list[dict]]:
     """(``content_block_start``, [deltas]) for one finished content block."""
     t = block.get("type")
+    start: dict[str, Any]
+    deltas: list[dict[str, Any]]
     if t == "text":
         start = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": block.get("text", "")}]

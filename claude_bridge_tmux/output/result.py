@@ -117,11 +117,12 @@ def sum_usage(messages: Iterable[Mapping[str, Any]], template: Mapping[str, Any]
 
 
 def _nested(d: Mapping[str, Any], *path: str) -> Any:
+    cur: Any = d
     for p in path:
-        if not isinstance(d, Mapping):
+        if not isinstance(cur, Mapping):
             return None
-        d = d.get(p)
-    return d
+        cur = cur.get(p)
+    return cur
 
 
 def model_usage(
@@ -156,7 +157,8 @@ def model_usage(
     for m in messages:
         if is_synthetic(m):
             continue
-        u = m.get("usage") if isinstance(m.get("usage"), Mapping) else {}
+        usage = m.get("usage")
+        u: Mapping[str, Any] = usage if isinstance(usage, Mapping) else {}
         if key_rule == "response":
             key = _pricing.strip_1m(str(m.get("model") or model_key or "unknown"))
         else:
@@ -394,7 +396,7 @@ def permission_denials(
                     ids.append(b["tool_use_id"])
     ids.extend(extra)
     out: list[dict] = []
-    seen: set[str] = set()
+    seen: set[object] = set()     # tool_use ids (a passed-in denial's may lack one: None)
     for item in ids:
         if isinstance(item, Mapping):
             tid = item.get("tool_use_id")
@@ -509,7 +511,7 @@ def result_message(
     *,
     session_id: str,
     duration_ms: int | None,
-    duration_api_ms: int | None,
+    duration_api_ms: float | None,
     uuid: str,
     model_key: str | None = None,
     permission_denials_extra: Iterable[str | Mapping[str, Any]] = (),

@@ -36,13 +36,13 @@ _KEY_ENV = ("HOME", "CLAUDE_CONFIG_DIR", "ANTHROPIC_MODEL", "ANTHROPIC_API_KEY",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY")
 
 
-def _settings_mtimes(env: dict[str, str], cwd: str) -> list:
+def _settings_mtimes(env: dict[str, str], cwd: str) -> list[tuple[str, int | None]]:
     home = Path(env.get("HOME") or "~").expanduser()
     cfg = Path(env["CLAUDE_CONFIG_DIR"]) if env.get("CLAUDE_CONFIG_DIR") else home / ".claude"
     paths = [cfg / "settings.json", cfg / "settings.local.json", cfg / "agents", cfg / "skills",
              cfg / "commands", cfg / "plugins", Path(cwd) / ".claude", Path(cwd) / ".mcp.json",
              Path(cwd) / "CLAUDE.md"]
-    out = []
+    out: list[tuple[str, int | None]] = []          # (path, st_mtime_ns; None: absent)
     for p in paths:
         try:
             out.append((str(p), p.stat().st_mtime_ns))
@@ -55,7 +55,7 @@ def cache_key(claude_bin: str, version: str, args: list[str], env: dict[str, str
     """Hex digest of everything that decides the init inventory (secrets are hashed, never stored)."""
     try:
         st = os.stat(claude_bin)
-        bin_id = (claude_bin, st.st_size, st.st_mtime_ns)
+        bin_id: tuple[str, int | None, int | None] = (claude_bin, st.st_size, st.st_mtime_ns)
     except OSError:
         bin_id = (claude_bin, None, None)
     material = {
@@ -119,7 +119,7 @@ class InitProbe:
         except (OSError, orjson.JSONDecodeError):
             return None
 
-    def _run(self, claude_bin, args, env, cwd) -> None:
+    def _run(self, claude_bin: str, args: list[str], env: dict[str, str], cwd: str) -> None:
         try:
             self._result = run_probe(claude_bin, args, env, cwd, self._fmt)
             if self._result is not None:

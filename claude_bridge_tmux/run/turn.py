@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
 
+from claude_bridge_tmux.follow.engine import TurnOutcome
 from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
+from claude_bridge_tmux.follow.tree import Record
 from claude_bridge_tmux.invocation.plan import RunPlan
 from claude_bridge_tmux.output import jsjson, messages, structured
 from claude_bridge_tmux.output.emit import Emitter
@@ -29,6 +34,10 @@ from claude_bridge_tmux.versions import dialect
 
 PANE_TAIL_LINES = 15      # the pane's last lines shown under a failure
 
+ToolGate = Callable[[list[Record], str, Mapping[str, Any] | None], bool | None]
+"""A PostToolUse tool gate: ``gate(turn_records, tool_use_id, hook_payload)`` -> True stop the turn after
+this tool, False go on, None cannot tell yet (see ``follow.engine.Gate``; the payload may be left out)."""
+
 
 def unknown_command_to_model(version: str) -> bool:
     """2.1.329's ``claude -p`` sends an unknown ``/command`` to the model; 2.1.197's answers
@@ -36,7 +45,9 @@ def unknown_command_to_model(version: str) -> bool:
     return dialect(version).unknown_command_to_model
 
 
-def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, previous: dict | None = None):
+def turn_gate(plan: RunPlan, *, version: str | None = None,
+              model_key: str | Callable[[], str | None] | None = None,
+              previous: Mapping[str, Any] | None = None) -> ToolGate | None:
     """The PostToolUse gate of a run with --max-turns / --max-budget-usd: stop after the tools of
     response N (the next request would be N+1 > max-turns), or of the response that brought the
     cost to the budget; None when the run has no limit."""
@@ -44,7 +55,7 @@ def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, prev
         return None
     limit = plan.max_turns if plan.max_turns is not None else float("inf")
 
-    def gate(records: list[dict], tool_use_id: str, payload=None) -> bool | None:
+    def gate(records: list[Record], tool_use_id: str, payload: Mapping[str, Any] | None = None) -> bool | None:
         ids: list[str] = []
         owner = None
         for r in records:
@@ -70,12 +81,12 @@ def turn_gate(plan: RunPlan, *, version: str | None = None, model_key=None, prev
     return gate
 
 
-def _either(first, second):
+def _either(first: ToolGate, second: ToolGate | None) -> ToolGate:
     """Two tool gates as one: stop when either says stop, wait (None) while either cannot tell yet."""
     if second is None:
         return first
 
-    def gate(records: list[dict], tool_use_id: str, payload=None) -> bool | None:
+    def gate(records: list[Record], tool_use_id: str, payload: Mapping[str, Any] | None = None) -> bool | None:
         a, b = first(records, tool_use_id, payload), second(records, tool_use_id, payload)
         if a or b:
             return True
@@ -94,8 +105,9 @@ def _synthetic_user_line(text: str, session_id: str) -> dict:
 
 
 def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
-              deadline: float, probe: InitProbe | None, err, cancel=None, prompt: str | None = None,
-              previous: dict | None = None, replay: dict | None = None, fast_end: bool = False) -> int:
+              deadline: float, probe: InitProbe | None, err: Callable[[str], None],
+              cancel: threading.Event | None = None, prompt: str | None = None,
+              previous: Mapping[str, Any] | None = None, replay: dict | None = None, fast_end: bool = False) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
 
     ``prompt`` (default: the plan's) is the turn's prompt; ``previous`` the result of the run's
@@ -123,16 +135,17 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
 
     gate = turn_gate(plan, version=prep.version, model_key=lambda: session.info.model, previous=previous)
     limit = structured.max_attempts(plan.env)
-    on_record = emitter.record
+    on_record: Callable[[dict], None] = emitter.record
     if plan.json_schema is not None:
         gate = _either(structured.gate(plan.json_schema, limit), gate)
         names = structured.PrintNames(plan.json_schema)
 
-        def on_record(rec: dict) -> None:
+        def record_named(rec: dict) -> None:
             emitter.record(names(rec))
+        on_record = record_named
     to_model = unknown_command_to_model(prep.version)
 
-    def run(prompt: str, was_submitted: bool):
+    def run(prompt: str, was_submitted: bool) -> TurnOutcome:
         return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=on_record,
                                 on_session=on_session, cancel=cancel, gate=gate,
                                 unknown_command_to_model=to_model,
@@ -155,16 +168,17 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             value, json_failures, schema_problem = structured.outcome(turns[-1].records, plan.json_schema)
     emitter.session_id = session.info.session_id or plan.session_id
     emitter.init(init_message(plan, session.info, probe))
-    common = dict(session_id=session.info.session_id or plan.session_id, uuid=str(uuidlib.uuid4()),
+    session_id = session.info.session_id or plan.session_id
+    common: dict[str, Any] = dict(session_id=session_id, uuid=str(uuidlib.uuid4()),
                   model_key=session.info.model, version=prep.version, fmt=plan.output_format,
                   result_index=emitter.results)
     records = [r for t in turns for r in t.records]
     if plan.json_schema is not None:
         records = [names(r) for r in records]      # -p's tool name and results (also for the result)
     api_requests = [r for t in turns for r in t.api_requests]
-    timing = dict(prompt=outcome.prompt_record, api_requests=api_requests)
+    timing: dict[str, Any] = dict(prompt=outcome.prompt_record, api_requests=api_requests)
     if outcome.local_text is not None:
-        line = messages.local_command_message(outcome.local_text, session_id=common["session_id"],
+        line = messages.local_command_message(outcome.local_text, session_id=session_id,
                                               version=prep.version, timestamp=messages.line_timestamp(time.time()))
         if line is not None:
             emitter.line(line)
@@ -206,7 +220,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **timing, **common)
     for notice in prep.notices:
         if plan.output_format == "stream-json" or emitter.collect:
-            emitter.line(messages.informational_line(notice, session_id=common["session_id"],
+            emitter.line(messages.informational_line(notice, session_id=session_id,
                                                      timestamp=messages.line_timestamp(time.time())))
         else:
             err(notice.rstrip("\n"))
@@ -225,7 +239,7 @@ def stream_input_error(line: str, version: str, exc: ValueError) -> str:
     return f"Error parsing streaming input line: {line}: SyntaxError: JSON Parse error: {getattr(exc, 'msg', exc)}"
 
 
-def message_text(message) -> str | None:
+def message_text(message: object) -> str | None:
     """The prompt of a stream-json user message: its string content, or its text blocks joined;
     None when it has other blocks (images, documents: a pane cannot take them)."""
     content = message.get("content") if isinstance(message, dict) else None
@@ -236,8 +250,9 @@ def message_text(message) -> str | None:
     return None
 
 
-def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, stdin, *, probe, err,
-                     cancel=None) -> int:
+def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, stdin: BinaryIO, *,
+                     probe: InitProbe | None, err: Callable[[str], None],
+                     cancel: threading.Event | None = None) -> int:
     """--input-format stream-json: each ``{"type":"user","message":...}`` line of stdin is one turn in the
     same pane and session, processed as it arrives, each with its own ``system/init`` … ``result``
     (cost, modelUsage and duration_api_ms cumulative, as ``claude -p``). Lines of other types are
@@ -278,7 +293,7 @@ def run_stream_input(prep: Prepared, session: ClaudeSession, emitter: Emitter, s
     return code
 
 
-def report_error(e: TurnError, err) -> int:
+def report_error(e: TurnError, err: Callable[[str], None]) -> int:
     """Write a TurnError to stderr (one-line reason + the pane's last lines); return the exit code."""
     if e.kind == "exited" and e.exit_status:
         # claude refused to start (bad option, root + bypass, ...): pass on what it printed,

@@ -47,6 +47,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -367,7 +368,8 @@ class Plan:
     def summary(self, msg_id: str | None, stream: bool = True) -> dict:
         if self.error:
             return {"error": self.error[0], "error_type": self.error[1]}
-        out = {"blocks": [b["type"] for b in self.blocks], "stop_reason": self.stop_reason, "msg_id": msg_id}
+        out: dict[str, Any] = {"blocks": [b["type"] for b in self.blocks], "stop_reason": self.stop_reason,
+                               "msg_id": msg_id}
         if stream and self.stream_error_after is not None:
             out["stream_error_after"] = self.stream_error_after
         return out
@@ -568,7 +570,7 @@ def build_plan(
 
     if structured_ok:
         given = d.get("structured")
-        obj: Any = None
+        obj = None
         if isinstance(given, str):
             try:
                 obj = json.loads(given)
@@ -618,7 +620,8 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     mock: MockServer
 
-    def handle_error(self, request, client_address):  # noqa: D401 - quiet on client aborts
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket],  # noqa: D401 - quiet on client aborts
+                     client_address: Any) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, _DISCONNECT_ERRORS + (_Disconnected,)):
             return
@@ -631,10 +634,10 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     server: _HTTPServer
 
-    def log_message(self, format, *args):  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
 
-    def handle(self):
+    def handle(self) -> None:
         try:
             super().handle()
         except _DISCONNECT_ERRORS + (_Disconnected,):
@@ -688,19 +691,19 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     # -- verbs
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         rec = self._base_record()
         rec.update(kind="probe", status=200)
         self.server.mock._record(rec)
         self._send_json(200, {}, head=True)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         rec = self._base_record()
         rec.update(kind="probe", status=200)
         self.server.mock._record(rec)
         self._send_json(200, {})
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         mock = self.server.mock
         rec = self._base_record()
         raw = self._read_body()
@@ -772,8 +775,10 @@ class MockServer:
         self.dump_dir = os.fspath(dump_dir) if dump_dir else None
         if isinstance(script, (str, os.PathLike)):
             with open(script, encoding="utf-8") as f:
-                script = json.load(f)
-        self.scripts: dict = script or {}
+                loaded = json.load(f)
+        else:
+            loaded = script
+        self.scripts: dict = loaded or {}
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._requests: list[dict] = []
@@ -818,7 +823,7 @@ class MockServer:
     def __enter__(self) -> MockServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @property
@@ -1100,7 +1105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     done = threading.Event()
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
     signal.signal(signal.SIGTERM, on_signal)
