@@ -17,10 +17,11 @@ from claude_bridge_tmux.errors import BridgeError, os_error_line
 from claude_bridge_tmux.follow.session import TurnError
 from claude_bridge_tmux.invocation.plan import UsageError
 from claude_bridge_tmux.invocation.stdin import StdinError, read_prompt_stdin
-from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.run.lifecycle import dedicated_session
 from claude_bridge_tmux.run.prepare import new_init_probe, prepare
-from claude_bridge_tmux.run.turn import emit_turn, report_error, run_stream_input
+
+# output.emit and run.turn are imported once claude is starting in its pane: their ~20 ms of imports
+# then run beside claude's own start-up instead of before it (scripts/bench --breakdown).
 
 
 class Terminated(BaseException):
@@ -88,23 +89,26 @@ def run_print(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | 
                 return e.exit_code
             plan = prep.plan
             log(f"plan: submit={plan.submit} session={plan.session_id} args={plan.claude_args}")
-            emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version,
-                              options=EmitOptions.of(prep))
-            if observer is not None:
-                observer.watch(emitter)
             with dedicated_session(prep, log=log, on_close=observer.closing if observer is not None else None) \
                     as session:
                 deadline = time.monotonic() + plan.timeout
+                streams = plan.input_format == "stream-json"
+                session.start(launch_prompt=plan.prompt if plan.submit == "launch" and not streams else None)
+                from claude_bridge_tmux.output.emit import EmitOptions, Emitter
+                from claude_bridge_tmux.run.turn import emit_turn, run_stream_input
+                emitter = Emitter(plan.output_format, stdout, plan.session_id, version=prep.version,
+                                  options=EmitOptions.of(prep))
+                if observer is not None:
+                    observer.watch(emitter)
                 probe = None
                 if plan.prints_messages and not env.get("CLAUDE_BRIDGE_NO_INIT_PROBE"):
                     probe = new_init_probe(prep)
-                if plan.input_format == "stream-json":
-                    session.start()
+                if streams:
                     return run_stream_input(prep, session, emitter, stdin or sys.stdin.buffer, probe=probe, err=err)
-                session.start(launch_prompt=plan.prompt if plan.submit == "launch" else None)
                 return emit_turn(prep, session, emitter, submitted=plan.submit == "launch", deadline=deadline,
                                  probe=probe, err=err)
         except TurnError as e:
+            from claude_bridge_tmux.run.turn import report_error
             return report_error(e, err)
         except StdinError as e:
             err(str(e))                      # claude's own text

@@ -1,9 +1,14 @@
-"""Claude panes on private tmux servers (libtmux).
+"""Claude panes on private tmux servers, driven through the tmux command line.
 
 Every server the bridge starts has its own socket inside a 0700 run directory, a minimal config
 (``remain-on-exit`` so a dead claude's last screen can still be read, no status line, a wide
 window so replies do not wrap), and no environment of its own reaches claude: panes run the
 ``launch`` trampoline, which ``execve``s claude with the exact environment in a 0600 spec file.
+
+Each call is one ``tmux -S SOCKET -f CONF ...`` client process (a few ms); no tmux library is
+imported (libtmux cost ~110 ms of import and four client calls per new pane on every cold run).
+A new pane is one ``new-session`` call that also prints the pane's id and pid and the server's pid.
+Whether a pane's claude still runs is read from /proc first (no client call while it does).
 
 Shapes: screen lines are ``list[str]`` without trailing newlines; sizes are in cells.
 Errors: PaneError (one-line reason) for tmux failures.
@@ -15,6 +20,8 @@ import contextlib
 import os
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,16 +29,17 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import libtmux
 import orjson
 
 from claude_bridge_tmux.errors import PaneError
 from claude_bridge_tmux.host.paths import write_private
+from claude_bridge_tmux.host.proc import process_gone
 from claude_bridge_tmux.tmux import launch as launch_module
 
 PANE_WIDTH = 250
 STATUS_SETTLE_S = 1.0     # s a dead pane's exit status may take to appear in tmux
 PANE_HEIGHT = 50
+TMUX_CALL_TIMEOUT_S = 30.0  # s one tmux client call may take (a wedged server is a PaneError)
 
 TMUX_CONF = """\
 set -g remain-on-exit on
@@ -86,9 +94,21 @@ class TmuxServer:
         conf = run_dir / "tmux.conf"
         if not conf.exists():
             write_private(conf, TMUX_CONF.format(term=_terminal_name()).encode())
-        self.server = libtmux.Server(socket_path=str(self.socket_path), config_file=str(conf), tmux_bin=tmux)
+        self._argv = [tmux, "-S", str(self.socket_path), "-f", str(conf)]
+        # a client inside another tmux must not act on that one (-S names ours, but be sure)
+        self._env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+        self.pid: int | None = None       # the server process, once a pane has started it
         self.killed = False
         self._lock = threading.Lock()
+
+    def cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one tmux command on this server; its result (stdout/stderr as text, lines kept).
+        Never raises for a failing command (see ``returncode``); OSError/timeouts become PaneError."""
+        try:
+            return subprocess.run([*self._argv, *args], capture_output=True, text=True, errors="replace",
+                                  stdin=subprocess.DEVNULL, env=self._env, timeout=TMUX_CALL_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise PaneError(f"tmux {args[0] if args else ''} failed: {e}") from e
 
     def new_pane(self, spec: LaunchSpec, *, name: str | None = None,
                  width: int = PANE_WIDTH, height: int = PANE_HEIGHT) -> ClaudePane:
@@ -112,56 +132,74 @@ class TmuxServer:
             with self._lock:  # never (re)start a server that kill() has stopped
                 if self.killed:
                     raise PaneError("the tmux server was stopped")
-                session = self.server.new_session(
-                    session_name=name, window_command=command, start_directory=spec.cwd,
-                    x=width, y=height, attach=False,
-                )
+                res = self.cmd("new-session", "-d", "-P", "-F", "#{pane_id} #{pane_pid} #{pid}", "-s", name,
+                               "-c", spec.cwd, "-x", str(width), "-y", str(height), command)
         except PaneError:
             _unlink(spec_path, stdin_path)
             raise
-        except Exception as e:  # libtmux raises several exception types
+        fields = res.stdout.split()
+        if res.returncode != 0 or len(fields) != 3 or not fields[0].startswith("%"):
             _unlink(spec_path, stdin_path)
-            raise PaneError(f"tmux could not start a session: {e}") from e
-        pane = session.active_window.active_pane
-        if pane is None:
-            raise PaneError("tmux started a session without a pane")
-        return ClaudePane(server=self, pane=pane, name=name, started=time.monotonic())
+            reason = res.stderr.strip().splitlines()[0] if res.stderr.strip() else f"exit {res.returncode}"
+            raise PaneError(f"tmux could not start a session: {reason}")
+        pane_id, pane_pid, server_pid = fields
+        if self.pid is None and server_pid.isdigit():
+            self.pid = int(server_pid)
+        return ClaudePane(server=self, pane_id=pane_id, name=name, started=time.monotonic(),
+                          process=int(pane_pid) if pane_pid.isdigit() else None)
 
     def alive(self) -> bool:
         """True while the tmux server answers."""
-        return self.socket_path.exists() and self.server.is_alive()
+        return (self.socket_path.exists() and not self.killed
+                and self.cmd("list-sessions", "-F", "#{session_id}").returncode == 0)
 
     def kill(self) -> None:
         """Kill the server (and every pane on it) and remove its socket. Idempotent, never raises;
-        no pane can be started on this server afterwards."""
+        no pane can be started on this server afterwards.
+
+        A server whose pid is known gets SIGTERM, which is what tmux's own ``kill-server`` does to
+        itself (one client process less on every cold run's teardown); otherwise ``kill-server``."""
         with self._lock:
             self.killed = True
         with contextlib.suppress(Exception):
-            if self.socket_path.exists():
-                self.server.kill()
+            if self.socket_path.exists() and not self._signal(signal.SIGTERM):
+                self.cmd("kill-server")
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
+
+    def _signal(self, signum: int) -> bool:
+        """Send ``signum`` to this server's process (its pid from ``new-session``, still named tmux in
+        /proc: not a reused pid); True when sent."""
+        pid = self.pid
+        if pid is None or process_gone(pid):
+            return False
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                if not f.read().startswith(b"tmux"):
+                    return False        # (the pid was reused)
+            os.kill(pid, signum)
+            return True
+        except OSError:
+            return False
 
 
 @dataclass
 class ClaudePane:
-    """One pane running claude. ``pane_id`` is tmux's ``%N`` (targets never use names: prefix matching)."""
+    """One pane running claude. ``pane_id`` is tmux's ``%N`` (targets never use names: prefix matching);
+    ``process``: the pane's process (the trampoline, then claude: ``exec`` keeps the pid), None if unknown."""
 
     server: TmuxServer
-    pane: libtmux.Pane
+    pane_id: str
     name: str
     started: float
+    process: int | None = None
     _buffers: int = field(default=0)
 
-    @property
-    def pane_id(self) -> str:
-        return self.pane.pane_id or ""
-
     def _tmux(self, *args: str) -> list[str]:
-        res = self.server.server.cmd(*args)
+        res = self.server.cmd(*args)
         if res.returncode != 0:
-            raise PaneError(f"tmux {args[0]} failed: {' '.join(res.stderr).strip()}")
-        return res.stdout
+            raise PaneError(f"tmux {args[0]} failed: {res.stderr.strip()}")
+        return res.stdout.splitlines()
 
     def screen(self, history: bool = False) -> list[str]:
         """The visible screen (with ``history``: scrollback too), one string per row, trailing spaces
@@ -173,8 +211,13 @@ class ClaudePane:
             return []
 
     def status(self) -> tuple[bool, int | None]:
-        """``(dead, exit_status)``; a vanished pane or server counts as dead with status None. A pane
-        that has just died may show no status yet: it is asked again for up to STATUS_SETTLE_S."""
+        """``(dead, exit_status)``; a vanished pane or server counts as dead with status None. While the
+        pane's process runs (/proc) and its server's socket exists, the answer is ``(False, None)``
+        without asking tmux. A pane that has just died may show no status yet: it is asked again for up
+        to STATUS_SETTLE_S."""
+        if (self.process is not None and not self.server.killed and not process_gone(self.process)
+                and self.server.socket_path.exists()):
+            return False, None
         end = time.monotonic() + STATUS_SETTLE_S
         while True:
             try:
@@ -192,9 +235,12 @@ class ClaudePane:
 
     def pid(self) -> int | None:
         """PID of the pane's process (claude after the trampoline's exec)."""
+        if self.process is not None:
+            return self.process
         try:
             out = self._tmux("display-message", "-p", "-t", self.pane_id, "#{pane_pid}")
-            return int(out[0])
+            self.process = int(out[0])
+            return self.process
         except (PaneError, ValueError, IndexError):
             return None
 
