@@ -1,14 +1,15 @@
-"""Claude panes on private tmux servers, driven through the tmux command line.
+"""Claude panes on private tmux servers, driven through libtmux.
 
 Every server the bridge starts has its own socket inside a 0700 run directory, a minimal config
 (``remain-on-exit`` so a dead claude's last screen can still be read, no status line, a wide
 window so replies do not wrap), and no environment of its own reaches claude: panes run the
 ``launch`` trampoline, which ``execve``s claude with the exact environment in a 0600 spec file.
 
-Each call is one ``tmux -S SOCKET -f CONF ...`` client process (a few ms); no tmux library is
-imported (libtmux cost ~110 ms of import and four client calls per new pane on every cold run).
-A new pane is one ``new-session`` call that also prints the pane's id and pid and the server's pid.
-Whether a pane's claude still runs is read from /proc first (no client call while it does).
+Every command goes through libtmux's ``Server.cmd`` (one ``tmux -S SOCKET -f CONF ...`` client
+process, a few ms); libtmux is imported when the first server is made, so the paths that start no
+pane (usage errors, ``--version``, a pool client) never pay for its import (~110 ms). A new pane is
+one ``new-session`` call that also prints the pane's id and pid and the server's pid. Whether a
+pane's claude still runs is read from /proc first (no client call while it does).
 
 Shapes: screen lines are ``list[str]`` without trailing newlines; sizes are in cells.
 Errors: PaneError (one-line reason) for tmux failures.
@@ -39,7 +40,6 @@ from claude_bridge_tmux.tmux import launch as launch_module
 PANE_WIDTH = 250
 STATUS_SETTLE_S = 1.0     # s a dead pane's exit status may take to appear in tmux
 PANE_HEIGHT = 50
-TMUX_CALL_TIMEOUT_S = 30.0  # s one tmux client call may take (a wedged server is a PaneError)
 
 TMUX_CONF = """\
 set -g remain-on-exit on
@@ -94,21 +94,24 @@ class TmuxServer:
         conf = run_dir / "tmux.conf"
         if not conf.exists():
             write_private(conf, TMUX_CONF.format(term=_terminal_name()).encode())
-        self._argv = [tmux, "-S", str(self.socket_path), "-f", str(conf)]
-        # a client inside another tmux must not act on that one (-S names ours, but be sure)
-        self._env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+        import libtmux  # (see the module docstring)
+
+        self.server = libtmux.Server(socket_path=str(self.socket_path), config_file=str(conf), tmux_bin=tmux)
         self.pid: int | None = None       # the server process, once a pane has started it
         self.killed = False
         self._lock = threading.Lock()
 
     def cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run one tmux command on this server; its result (stdout/stderr as text, lines kept).
-        Never raises for a failing command (see ``returncode``); OSError/timeouts become PaneError."""
+        """Run one tmux command on this server (libtmux ``Server.cmd``); its result, stdout and stderr
+        as text (libtmux drops trailing empty lines). Never raises for a failing command (see
+        ``returncode``); a tmux that cannot be run becomes PaneError."""
         try:
-            return subprocess.run([*self._argv, *args], capture_output=True, text=True, errors="replace",
-                                  stdin=subprocess.DEVNULL, env=self._env, timeout=TMUX_CALL_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
+            res = self.server.cmd(*args)
+        except Exception as e:  # libtmux raises its own exception types, and OSError
             raise PaneError(f"tmux {args[0] if args else ''} failed: {e}") from e
+        return subprocess.CompletedProcess(list(res.cmd), int(res.returncode or 0),
+                                           "\n".join(res.stdout) + ("\n" if res.stdout else ""),
+                                           "\n".join(res.stderr))
 
     def new_pane(self, spec: LaunchSpec, *, name: str | None = None,
                  width: int = PANE_WIDTH, height: int = PANE_HEIGHT) -> ClaudePane:
