@@ -149,6 +149,7 @@ def test_session_of_claude_p_turns_resumed(bed):
     compare(bed, theirs, ours, restored)
 
 
+@pytest.mark.newest_cli_only   # (2.1.197 restores nothing: test_resumed_session_counts_what_claude_p_counts covers it)
 def test_local_command_on_a_resumed_session_is_exact(bed, resumed_twice):
     """No model call: the whole totals are what was restored, identical field by field (2.1.329:
     duration_api_ms 0, restored entries without canonicalModel/provider/costBasis)."""
@@ -159,6 +160,7 @@ def test_local_command_on_a_resumed_session_is_exact(bed, resumed_twice):
     assert (ours["total_cost_usd"], ours["modelUsage"]) == (theirs["total_cost_usd"], theirs["modelUsage"])
 
 
+@pytest.mark.newest_cli_only   # (2.1.197 restores nothing: test_resumed_session_counts_what_claude_p_counts covers it)
 def test_budget_counts_only_the_run(bed, resumed_twice):
     """--max-budget-usd compares what this run spends: a restored total above it is no error."""
     restored = restored_state(next(t for t in bed.transcripts() if t.stem == resumed_twice), resumed_twice,
@@ -169,6 +171,7 @@ def test_budget_counts_only_the_run(bed, resumed_twice):
     compare(bed, theirs, ours, restored)
 
 
+@pytest.mark.newest_cli_only   # (2.1.197 restores nothing: test_resumed_session_counts_what_claude_p_counts covers it)
 def test_stream_input_on_a_resumed_session(bed, resumed_twice):
     """stream-json input: the first result starts from the restored state, the next from the first."""
     sid = resumed_twice

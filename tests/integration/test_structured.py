@@ -102,6 +102,7 @@ def test_json_and_text_results_are_claude_p_s(bed):
             assert _normal(json.loads(ours.stdout), version) == _normal(json.loads(real.stdout), version)
 
 
+@pytest.mark.newest_cli_only   # (the bridge's plumbing: the same on every CLI)
 def test_callers_system_prompt_and_tools_are_kept(bed):
     p = bed.bridge("-p", "run MOCK:tool=echo_hi", "--json-schema", SCHEMA, "--append-system-prompt", "CALLER-MARKER",
                    "--allowedTools", "Bash(echo:*)", *SJ)
@@ -115,6 +116,7 @@ def test_callers_system_prompt_and_tools_are_kept(bed):
     assert "CALLER-MARKER" in system
 
 
+@pytest.mark.newest_cli_only   # (the bridge's plumbing: the same on every CLI)
 def test_each_stream_input_turn_gets_its_structured_output(bed):
     msgs = "".join(json.dumps({"type": "user", "message": {"role": "user", "content": c}}) + "\n"
                    for c in ("one MOCK:structured", 'two MOCK:structured={"resp":"second"}'))
