@@ -229,7 +229,10 @@ class ClaudePane:
                 return True, None
             parts = (out[0] if out else "").split()
             if not parts or parts[0] != "1":
-                return False, None
+                if self.process is None or not process_gone(self.process) or time.monotonic() > end:
+                    return False, None
+                time.sleep(0.05)       # gone in /proc, not yet seen dead by tmux (it reaps first)
+                continue
             if len(parts) > 1 and parts[1].lstrip("-").isdigit():
                 return True, int(parts[1])
             if time.monotonic() > end:

@@ -53,7 +53,9 @@ def test_a_pane_reports_its_process_and_its_exit_status(server, tmp_path):
     assert pane.status() == (False, None)
     pane.send_keys("Enter")                        # `read` returns: the command exits 3
     _until(lambda: proc.process_gone(pane.process))
-    assert pane.status() == (True, 3)
+    # tmux learns of the death a moment after /proc does (its SIGCHLD): status() waits for it a little,
+    # and under load a caller looks again
+    _until(lambda: pane.status() == (True, 3))
     assert not list(server.run_dir.glob("launch-*"))   # spec (and stdin) files are gone once read
 
 
