@@ -15,6 +15,8 @@ by the caller.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -66,6 +68,26 @@ def cache_key(claude_bin: str, version: str, args: list[str], env: dict[str, str
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# probes still running: a bridge that ends early (an error, a signal, exit_now) kills them on its way out
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_running_probes() -> None:
+    """Kill every probe process still running and reap it (an ``atexit`` handler: no probe outlives
+    the bridge). Never raises."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for p in procs:
+        with contextlib.suppress(OSError):
+            p.kill()
+        with contextlib.suppress(Exception):
+            p.wait(timeout=2)
+
+
+atexit.register(kill_running_probes)
+
+
 def run_probe(claude_bin: str, args: list[str], env: dict[str, str], cwd: str,
               fmt: str = "stream-json") -> dict | None:
     """Run ``claude ARGS -p /cost --output-format FMT --verbose --no-session-persistence`` (FMT
@@ -74,11 +96,22 @@ def run_probe(claude_bin: str, args: list[str], env: dict[str, str], cwd: str,
     argv = [claude_bin, *args, "-p", PROBE_PROMPT, "--output-format", fmt, "--verbose",
             "--no-session-persistence"]
     try:
-        proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=PROBE_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
         return None
-    for line in proc.stdout.splitlines():
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        stdout, _ = proc.communicate(timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
+    for line in stdout.splitlines():
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
