@@ -26,8 +26,15 @@ from typing import Any
 
 from claude_bridge_tmux.versions import dialect
 
+# -p's tool; the bridge's MCP server (run/structured_mcp.py) that offers it to interactive claude, and
+# the name the model sees it under
 PRINT_TOOL_NAME = "StructuredOutput"
-MODEL_TOOL_NAME = "mcp__claude-bridge__StructuredOutput"    # = run.structured_mcp.MODEL_TOOL_NAME
+SERVER_NAME = "claude-bridge"
+MODEL_TOOL_NAME = f"mcp__{SERVER_NAME}__{PRINT_TOOL_NAME}"
+# claude -p's own texts for its StructuredOutput tool (2.1.197 and 2.1.329 send the same)
+DESCRIPTION = ("Use this tool to return your final response in the requested structured format. You MUST call "
+               "this tool exactly once at the end of your response to provide the structured output.")
+SUCCESS_TEXT = "Structured output provided successfully"
 NUDGE = ("[structured-output-enforce] You MUST call the StructuredOutput tool to complete this request. "
          "Call this tool now.")
 DEFAULT_MAX_ATTEMPTS = 5
@@ -164,8 +171,7 @@ def _text_of(content: Any) -> Any:
     return content
 
 
-_MISSING = object()
-MISSING = _MISSING
+MISSING = object()   # no valid StructuredOutput call
 
 
 def _ajv_message(e) -> str:

@@ -29,13 +29,9 @@ import os
 import sys
 from typing import Any
 
-SERVER_NAME = "claude-bridge"
-TOOL_NAME = "StructuredOutput"
-MODEL_TOOL_NAME = f"mcp__{SERVER_NAME}__{TOOL_NAME}"
-# claude -p's own texts for its StructuredOutput tool (2.1.197 and 2.1.329 send the same)
-DESCRIPTION = ("Use this tool to return your final response in the requested structured format. You MUST call "
-               "this tool exactly once at the end of your response to provide the structured output.")
-SUCCESS_TEXT = "Structured output provided successfully"
+from claude_bridge_tmux.output.structured import DESCRIPTION, MODEL_TOOL_NAME, SERVER_NAME, SUCCESS_TEXT, problem
+from claude_bridge_tmux.output.structured import PRINT_TOOL_NAME as TOOL_NAME
+
 PROTOCOL_VERSION = "2025-06-18"
 
 
@@ -70,8 +66,6 @@ def handle(message: dict, schema: dict) -> dict | None:
     if method == "tools/call":
         if params.get("name") != TOOL_NAME:
             return _reply(msg_id, error={"code": -32602, "message": f"Unknown tool: {params.get('name')}"})
-        from claude_bridge_tmux.output.structured import problem
-
         why = problem(params.get("arguments") or {}, schema)
         if why is None:
             return _reply(msg_id, {"content": [{"type": "text", "text": SUCCESS_TEXT}]})
