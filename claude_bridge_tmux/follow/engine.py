@@ -21,11 +21,12 @@ Signals, in the order a normal turn produces them (docs/cli-behaviour.md §8):
      every earlier record is there too); the pane's next use waits for turn_duration;
    * **quiet end**: a Stop hook and no transcript progress for ``STOP_QUIET_S`` (a CLI that stopped
      writing turn_duration);
-   * **local command** (``/clear``, ``/context`` …): its records, then ``LOCAL_SETTLE_S`` of quiet;
-   * **halt**: the tool gate says stop for a tool whose result is an error. claude runs the
-     ``PostToolUseFailure`` hook for it, whose ``continue: false`` it ignores (2.1.197, 2.1.329), so the
-     engine interrupts the turn (:class:`Interrupt`, Escape) while claude still waits on the gate hook,
-     then answers it; the turn's records end with that tool's result (``HALT_SETTLE_S`` for it to land).
+   * **local command** (``/clear``, ``/context`` …): its records, then ``LOCAL_SETTLE_S`` of quiet.
+
+A run with a limit (--max-turns, --max-budget-usd, --json-schema) has a **tool gate**: claude's
+``PostToolBatch`` hook, run once after all tools of a response have resolved (run, failed or denied)
+and before the next request, waits for the engine's :class:`AnswerGate`; ``stop`` makes claude end
+the turn there (``continue: false``), which then ends with ``turn_duration`` as any other.
 
 A hook alone never ends a turn: under load it runs seconds before the transcript has the reply.
 
@@ -47,6 +48,7 @@ from claude_bridge_tmux.follow.localcmd import (
     unknown_command,
 )
 from claude_bridge_tmux.follow.tree import TurnTree, find_prompt
+from claude_bridge_tmux.host.hooks import GATE_EVENT
 from claude_bridge_tmux.tmux import screen as screenmod
 
 Record = dict[str, Any]
@@ -65,9 +67,8 @@ ENTER_RETRIES = 3
 PROMPT_MISSING_S = 10.0     # a Stop hook and still no prompt record (written at submit): the transcript is lost
 TRANSCRIPT_FAILING_S = 2.0  # claude warns that transcript writes fail and the prompt never appears this long
 STALE_SLACK_S = 0.05        # hook files / records this much older than the turn's start still count
-HALT_SETTLE_S = 1.0         # after a halt: how long the halting tool's result record may take to land
 
-EndKind = Literal["turn_duration", "api_error", "fast", "stop_quiet", "local", "halted"]
+EndKind = Literal["turn_duration", "api_error", "fast", "stop_quiet", "local"]
 FailKind = Literal["exited", "transcript", "timeout", "panel", "dialog", "unknown_screen", "permission", "plan_mode",
                    "auto_mode", "login", "trust", "theme", "api_key", "bypass", "settings_error",
                    "mcp_approval", "not_logged_in", "preflight", "submit", "cancelled", "error"]
@@ -131,14 +132,10 @@ class Resubmit:
     text: str
 
 
-@dataclass(frozen=True)
-class Interrupt:
-    """Interrupt claude's turn (Escape): it ignores the stop of a failed tool's gate hook."""
-
 
 @dataclass(frozen=True)
 class AnswerGate:
-    """Answer the PostToolUse gate hook ``pid``: ``stop`` ends the turn before the next request."""
+    """Answer the tool-gate hook ``pid``: ``stop`` ends the turn before the next request."""
 
     pid: int
     stop: bool
@@ -185,9 +182,25 @@ class Fail:
     exit_code: int | None = None
 
 
-Action = EmitRecord | AnnounceSession | PressEnter | Resubmit | Interrupt | AnswerGate | Finish | Fail
-# gate(turn_records, tool_use_id, hook_payload) -> stop? (None: not decidable yet)
+Action = EmitRecord | AnnounceSession | PressEnter | Resubmit | AnswerGate | Finish | Fail
+# gate(turn_records, tool_use_id, call) -> stop? (None: not decidable yet); ``call`` is one entry of the
+# gate hook's ``tool_calls``: {tool_name, tool_input, tool_use_id, tool_response}
 Gate = Callable[[list[Record], str, Mapping[str, Any]], "bool | None"]
+
+
+def batch_decision(gate: Gate | None, records: list[Record], payload: Mapping[str, Any]) -> bool | None:
+    """The tool gate's answer for one ``PostToolBatch`` hook call (payload of 2.1.197 / 2.1.329:
+    ``{…, tool_calls: [{tool_name, tool_input, tool_use_id, tool_response}]}``): stop (True) when the
+    gate says stop for any call of the batch, None while it cannot tell for one, else go on (False).
+    A subagent's batch (``agent_id`` in the payload) and a run without a gate always go on."""
+    if gate is None or payload.get("agent_id"):
+        return False
+    calls = payload.get("tool_calls")
+    decisions = [gate(records, str(c.get("tool_use_id") or ""), c) for c in calls if isinstance(c, Mapping)
+                 and c.get("tool_use_id")] if isinstance(calls, list) else []
+    if any(decisions):
+        return True
+    return None if None in decisions else False
 
 
 # ----------------------------------------------------------------------------------------- engine
@@ -206,31 +219,6 @@ def final_reply_written(records: Sequence[Record], stop_payload: Mapping[str, An
     expected = stop_payload.get("last_assistant_message")
     return isinstance(text, str) and bool(text) and isinstance(expected, str) \
         and expected.rstrip().endswith(text.rstrip())
-
-
-def _result_of(rec: Record, tool_use_id: str) -> bool:
-    content = (rec.get("message") or {}).get("content") if rec.get("type") == "user" else None
-    return isinstance(content, list) and any(
-        isinstance(b, Mapping) and b.get("type") == "tool_result" and b.get("tool_use_id") == tool_use_id
-        for b in content)
-
-
-def has_result(records: Sequence[Record], tool_use_id: str) -> bool:
-    """Whether the tool_result of ``tool_use_id`` is among ``records``."""
-    return any(_result_of(r, tool_use_id) for r in records)
-
-
-def cut_after_result(records: Sequence[Record], tool_use_id: str) -> list[Record]:
-    """``records`` up to the one holding the tool_result of ``tool_use_id``; while that is not there
-    yet, up to the assistant record holding the tool_use (what follows is held back)."""
-    owner = -1
-    for i, r in enumerate(records):
-        if _result_of(r, tool_use_id):
-            return list(records[:i + 1])
-        content = (r.get("message") or {}).get("content") if r.get("type") == "assistant" else None
-        if isinstance(content, list) and any(isinstance(b, Mapping) and b.get("id") == tool_use_id for b in content):
-            owner = i
-    return list(records[:owner + 1])
 
 
 def session_start_records(tree: TurnTree) -> list[Record]:
@@ -317,10 +305,9 @@ class TurnEngine:
         self.defer_session = self.slash
         self.announce_pending = self.opts.session_known and not self.defer_session
         self.announced = False
-        # pid -> (tool_use_id, since, failed tool, the hook's payload)
-        self.gates: dict[int, tuple[str, float, bool, Mapping[str, Any]]] = {}
+        # pid of a waiting gate hook -> (since, its payload)
+        self.gates: dict[int, tuple[float, Mapping[str, Any]]] = {}
         self.gate_stopped = False
-        self.halted: tuple[str, float] | None = None   # (tool_use_id, when): interrupted after that tool
         self.enter_at: float | None = started if self.opts.pasted else None
         self.enter_retries = 0
         self.last_progress = started
@@ -360,8 +347,8 @@ class TurnEngine:
                 return
             self.stop_payload = p
             self.stop_failure = ev.event == "StopFailure"
-        elif ev.event in ("PostToolUse", "PostToolUseFailure") and ev.pid is not None:
-            self.gates[ev.pid] = (str(p.get("tool_use_id") or ""), now, ev.event == "PostToolUseFailure", p)
+        elif ev.event == GATE_EVENT and ev.pid is not None:
+            self.gates[ev.pid] = (now, p)
         elif ev.event == "SessionStart":
             self.session_started = True
             if not self.announced and not self.defer_session:
@@ -427,8 +414,6 @@ class TurnEngine:
                 self.emitted.add(rec["uuid"])
                 acts.append(EmitRecord(rec))
         ordered = tree.ordered() if tree.prompt_uuid is not None else []
-        if self.halted is not None:
-            ordered = cut_after_result(ordered, self.halted[0])
         for rec in ordered:
             u = rec.get("uuid")
             if u and u not in self.emitted:
@@ -470,15 +455,11 @@ class TurnEngine:
 
     def _gate_answers(self, ordered: list[Record], now: float) -> list[Action]:
         acts: list[Action] = []
-        for pid, (tool_use_id, since, failed, payload) in list(self.gates.items()):
-            gate = self.opts.gate
-            decision = gate(ordered, tool_use_id, payload) if (gate is not None and tool_use_id) else False
+        for pid, (since, payload) in list(self.gates.items()):
+            decision = batch_decision(self.opts.gate, ordered, payload)
             if decision is None and now - since > GATE_UNKNOWN_TOOL_S:
                 decision = False   # not a tool of this turn's main thread (a subagent's)
             if decision is not None:
-                if decision and failed and self.halted is None:
-                    self.halted = (tool_use_id, now)
-                    acts.append(Interrupt())     # before the answer: claude is still waiting on the hook
                 acts.append(AnswerGate(pid, decision))
                 self.gate_stopped = self.gate_stopped or decision
                 del self.gates[pid]
@@ -502,10 +483,6 @@ class TurnEngine:
             if self.stop_payload is not None and now - self.last_progress > PROMPT_MISSING_S:
                 return Fail("transcript", "claude finished the turn (its Stop hook ran) but its transcript "
                                           "never showed the prompt (is the disk under ~/.claude full?)")
-            return None
-        if self.halted is not None:
-            if has_result(ordered, self.halted[0]) or now - self.halted[1] > HALT_SETTLE_S:
-                return Finish(self._outcome(ordered, now, "halted"))
             return None
         if tree.complete():
             return Finish(self._outcome(ordered, now, "turn_duration"))

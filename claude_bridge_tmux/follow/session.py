@@ -33,7 +33,6 @@ from claude_bridge_tmux.follow.engine import (
     Fail,
     Finish,
     Hook,
-    Interrupt,
     PressEnter,
     Records,
     Resubmit,
@@ -507,7 +506,7 @@ class ClaudeSession:
         gathers its events (hooks, transcript records, screens) and carries out its actions.
         ``on_record(record)`` is called once per turn record in tree order as records become
         available (for streaming); ``on_session(info)`` once, when the session's model and id are known.
-        ``gate(turn_records, tool_use_id)`` answers the PostToolUse gate of a session started with
+        ``gate(turn_records, tool_use_id, call)`` answers the tool gate of a session started with
         ``gate_tools``; ``fast_end`` and ``unknown_command_to_model``: see ``TurnOptions``.
         Raises TurnError (one-line reason, the pane's last lines, ``kind``).
         """
@@ -561,10 +560,6 @@ class ClaudeSession:
                     hookmod.answer_gate(self.spool.dir, act.pid, act.stop)
                     self._trace("gate", pid=act.pid, stop=act.stop)
                     self.log(f"tool gate {act.pid}: {'stop' if act.stop else 'continue'}")
-                elif isinstance(act, Interrupt):
-                    self.log("the gate stopped a failed tool: interrupting the turn")
-                    self.pane.send_keys("Escape")
-                    self._trace("interrupt")
                 elif isinstance(act, PressEnter):
                     self.log("prompt still in the input box: Enter again")
                     self.pane.send_keys("Enter")

@@ -31,8 +31,9 @@ from claude_bridge_tmux.host.paths import write_private
 
 SPOOLED_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "StopFailure")
 DENY_MESSAGE = "This command requires approval"
-# The tool gate (PostToolUse, only for runs with --max-turns / --max-budget-usd) waits this long for
-# the bridge's answer before letting claude continue on its own.
+# The tool gate (PostToolBatch, only for runs with --max-turns / --max-budget-usd / --json-schema) waits
+# this long for the bridge's answer before letting claude continue on its own.
+GATE_EVENT = "PostToolBatch"
 GATE_WAIT_S = 15
 STOP_REPLY = '{"continue":false,"stopReason":"claude-bridge: limit reached"}'
 
@@ -84,16 +85,16 @@ def waiting_sink_command(spool: Path, name: str, answers: Path, *, tries: int | 
             f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
 
 
-def _gate_command(spool: Path, event: str = "PostToolUse") -> str:
-    """PostToolUse: spool the payload, then wait for the bridge's answer ``<gate>/<pid>`` and print it
+def _gate_command(spool: Path, event: str = GATE_EVENT) -> str:
+    """The tool gate: spool the payload, then wait for the bridge's answer ``<gate>/<pid>`` and print it
     (``{"continue":false,...}`` stops the turn before the next model request; an empty file lets it go on).
     Without an answer in GATE_WAIT_S seconds claude goes on (a bridge that went away never blocks it)."""
     return waiting_sink_command(spool, event, gate_dir(spool), tries=GATE_WAIT_S * 50)
 
 
 def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: bool = False) -> dict[str, Any]:
-    """The ``hooks`` settings object the bridge adds to a run (``gate_tools``: the PostToolUse gate
-    that lets the bridge stop a turn between a tool's result and the next model request)."""
+    """The ``hooks`` settings object the bridge adds to a run (``gate_tools``: the tool gate that lets
+    the bridge stop a turn between a response's tool results and the next model request)."""
     hooks: dict[str, Any] = {}
     for event in SPOOLED_EVENTS:
         # async: claude does not wait for a hook that only reports (the caller's hooks are still
@@ -105,16 +106,17 @@ def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: boo
             "type": "command", "command": _sink_command(spool, "PermissionRequest", deny_reply())}]}]
     if gate_tools:
         gate_dir(spool).mkdir(mode=0o700, exist_ok=True)
-        # a tool whose result is an error fires PostToolUseFailure instead (2.1.197, 2.1.329), which
-        # cannot stop the turn: the bridge interrupts it while the hook waits (follow/engine.py, "halt")
-        for event in ("PostToolUse", "PostToolUseFailure"):
-            hooks[event] = [{"matcher": "*", "hooks": [{
-                "type": "command", "command": _gate_command(spool, event), "timeout": GATE_WAIT_S + 30}]}]
+        # PostToolBatch runs once after all tools of a response resolved (succeeded, failed or were
+        # denied), before the next request, and honours continue:false (2.1.197, 2.1.329). PostToolUse
+        # would miss failed tools (PostToolUseFailure ignores continue:false) and denied ones (neither
+        # fires): docs/cli-behaviour.md §9b
+        hooks[GATE_EVENT] = [{"hooks": [{
+            "type": "command", "command": _gate_command(spool), "timeout": GATE_WAIT_S + 30}]}]
     return hooks
 
 
 def answer_gate(spool: Path, pid: int, stop: bool) -> None:
-    """Answer a waiting PostToolUse gate hook (``pid``): stop the turn, or let it continue."""
+    """Answer a waiting tool-gate hook (``pid``): stop the turn, or let it continue."""
     d = gate_dir(spool)
     tmp = d / f".{pid}.tmp"
     try:

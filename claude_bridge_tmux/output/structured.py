@@ -8,7 +8,7 @@ gives interactive claude the same tool from an MCP server of its own
 (:mod:`claude_bridge_tmux.run.structured_mcp`; the model sees it as
 ``mcp__claude-bridge__StructuredOutput``, with ``-p``'s description and the caller's schema), and:
 
-1. answers the PostToolUse / PostToolUseFailure gate (:func:`gate`): stop after a valid call, or after
+1. answers the tool gate (:func:`gate`): stop after a valid call, or after
    the ``MAX_STRUCTURED_OUTPUT_RETRIES``-th (default 5, as ``-p``) invalid one, so claude sends no
    further request, as ``-p``;
 2. a turn that ends without any call gets ``-p``'s nudge (:data:`NUDGE`) once in the same pane; a
@@ -66,9 +66,9 @@ def outcome(records: Iterable[Mapping[str, Any]], schema: Any) -> tuple[Any, int
 
 
 def gate(schema: Any, limit: int) -> Callable[..., bool | None]:
-    """The tool gate of a --json-schema turn: ``gate(turn_records, tool_use_id, hook_payload)`` is True
+    """The tool gate of a --json-schema turn: ``gate(turn_records, tool_use_id, call)`` is True
     (stop the turn) after a valid StructuredOutput call or the ``limit``-th invalid one of the turn,
-    False for any other tool. Decided from the hook's payload (``tool_name``, ``tool_input``: under
+    False for any other tool. Decided from the gate hook's ``call`` (``tool_name``, ``tool_input``: under
     load the hook runs before the call's record is in the transcript), else from the records (None
     while the call is not there). Keeps the turn's count of invalid calls: one gate per turn."""
     failed: set[str] = set()

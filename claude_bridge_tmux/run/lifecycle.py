@@ -34,7 +34,7 @@ def deny_permission_requests(plan: RunPlan) -> bool:
 
 
 def gate_tools(plan: RunPlan) -> bool:
-    """The run needs the PostToolUse gate (--max-turns / --max-budget-usd; --json-schema, whose valid
+    """The run needs the tool gate (--max-turns / --max-budget-usd; --json-schema, whose valid
     StructuredOutput call ends the turn)."""
     return plan.max_turns is not None or plan.max_budget_usd is not None or plan.json_schema is not None
 

@@ -14,7 +14,7 @@ schema as ``inputSchema``) and ``tools/call``: input that conforms to the schema
 ``-p``'s (``Output does not match required schema: /name: must be string``), so the model retries
 within the same turn as it does under ``-p``. The model sees the tool as
 ``mcp__claude-bridge__StructuredOutput``; the bridge maps the name back in what it prints, and ends the
-turn after a valid call with the PostToolUse gate, before claude sends another request (as ``-p``).
+turn after a valid call with the tool gate, before claude sends another request (as ``-p``).
 
 Started without ``-S`` (it needs ``jsonschema`` from the bridge's environment) but with ``-I``, so no
 ``PYTHON*`` variable of the caller changes it. The schema travels in its argv (the caller gave it on

@@ -35,8 +35,9 @@ from claude_bridge_tmux.versions import dialect
 PANE_TAIL_LINES = 15      # the pane's last lines shown under a failure
 
 ToolGate = Callable[[list[Record], str, Mapping[str, Any] | None], bool | None]
-"""A PostToolUse tool gate: ``gate(turn_records, tool_use_id, hook_payload)`` -> True stop the turn after
-this tool, False go on, None cannot tell yet (see ``follow.engine.Gate``; the payload may be left out)."""
+"""A tool gate: ``gate(turn_records, tool_use_id, call)`` -> True stop the turn after
+this tool, False go on, None cannot tell yet (see ``follow.engine.Gate``: ``call`` is the gate hook's entry
+for the tool, ``{tool_name, tool_input, tool_use_id, tool_response}``, and may be left out)."""
 
 
 def unknown_command_to_model(version: str) -> bool:
@@ -48,7 +49,7 @@ def unknown_command_to_model(version: str) -> bool:
 def turn_gate(plan: RunPlan, *, version: str | None = None,
               model_key: str | Callable[[], str | None] | None = None,
               previous: Mapping[str, Any] | None = None) -> ToolGate | None:
-    """The PostToolUse gate of a run with --max-turns / --max-budget-usd: stop after the tools of
+    """The tool gate of a run with --max-turns / --max-budget-usd: stop after the tools of
     response N (the next request would be N+1 > max-turns), or of the response that brought the
     cost to the budget; None when the run has no limit."""
     if plan.max_turns is None and plan.max_budget_usd is None:

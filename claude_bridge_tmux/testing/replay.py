@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from claude_bridge_tmux.follow.engine import (
+    GATE_EVENT,
     Action,
     EmitRecord,
     Event,
@@ -88,9 +89,10 @@ class Replayed:
 
 def recorded_gate(lines: Iterable[TraceLine]) -> Gate | None:
     """A gate answering as the live run did (by tool_use_id, from its ``gate`` lines)."""
-    pid_tool = {ln.get("pid"): (ln.get("payload") or {}).get("tool_use_id") for ln in lines
-                if ln.get("kind") == "hook" and ln.get("event") in ("PostToolUse", "PostToolUseFailure")}
-    answers = {pid_tool.get(ln.get("pid")): bool(ln.get("stop")) for ln in lines if ln.get("kind") == "gate"}
+    pid_tools = {ln.get("pid"): [c.get("tool_use_id") for c in (ln.get("payload") or {}).get("tool_calls") or ()]
+                 for ln in lines if ln.get("kind") == "hook" and ln.get("event") == GATE_EVENT}
+    answers = {tool: bool(ln.get("stop")) for ln in lines if ln.get("kind") == "gate"
+               for tool in pid_tools.get(ln.get("pid"), ())}
     if not answers:
         return None
     def gate(records: list[dict], tool_use_id: str, payload: Mapping[str, Any]) -> bool | None:

@@ -89,6 +89,11 @@ SCENARIOS: list[Scenario] = [
     Scenario("max_turns.text", ("-p", "loop MOCK:toolloop", "--max-turns", "1"), fmt="text"),
     *[Scenario(f"max_turns.{f}", ("-p", "loop MOCK:toolloop", "--max-turns", "2", *_fmt(f)), fmt=f)
       for f in ("json", "stream-json")],
+    # the limit reached on a tool that needs approval (denied, default mode) and on a failing one
+    Scenario("max_turns_denied.stream-json", ("-p", "denied MOCK:tool=python3_-c_1", "--max-turns", "1",
+                                              *_fmt("stream-json")), fmt="stream-json"),
+    Scenario("max_turns_failed.stream-json", ("-p", "failed MOCK:tool=false", "--allowedTools", "Bash",
+                                              "--max-turns", "1", *_fmt("stream-json")), fmt="stream-json"),
     Scenario("budget.json", ("-p", "plain", "--max-budget-usd", "0.0000001", *_fmt("json")), fmt="json"),
     *[Scenario(f"json_schema.{f}", ("-p", "answer MOCK:structured", "--json-schema", SCHEMA, *_fmt(f)), fmt=f)
       for f in ("json", "stream-json")],

@@ -189,9 +189,15 @@ MAX_TURNS_FIELDS = ("type", "subtype", "is_error", "num_turns", "stop_reason", "
                     "permission_denials")
 
 
-@pytest.mark.parametrize("prompt,n", [("a MOCK:tool=echo_x", "1"), ("b MOCK:tools2", "1"), ("c MOCK:toolloop", "2")])
-def test_max_turns_stops_like_claude_p(bed, prompt, n):
-    args = ("-p", prompt, "--max-turns", n, "--output-format", "json")
+@pytest.mark.parametrize("prompt,n,extra", [
+    ("a MOCK:tool=echo_x", "1", ()),
+    ("b MOCK:tools2", "1", ()),
+    ("c MOCK:toolloop", "2", ()),
+    ("d MOCK:tool=ls_/nonexistent-dir", "1", ()),                 # the last tool needs approval: denied
+    ("e MOCK:tool=false", "1", ("--allowedTools", "Bash")),      # the last tool fails
+], ids=["tool", "parallel_tools", "loop", "denied_tool", "failed_tool"])
+def test_max_turns_stops_like_claude_p(bed, prompt, n, extra):
+    args = ("-p", prompt, "--max-turns", n, *extra, "--output-format", "json")
     real = bed.claude_p(*args)
     theirs = len(bed.mock.main_requests())
     bed.mock.clear()
@@ -199,6 +205,8 @@ def test_max_turns_stops_like_claude_p(bed, prompt, n):
     assert (p.returncode, p.stderr) == (real.returncode, real.stderr) == (1, b"")
     a, b = json.loads(p.stdout), json.loads(real.stdout)
     assert list(a) == list(b)
+    for r in (a, b):                   # (tool_use ids are the mock's random ones)
+        r["permission_denials"] = [{k: v for k, v in d.items() if k != "tool_use_id"} for d in r["permission_denials"]]
     assert {k: a.get(k) for k in MAX_TURNS_FIELDS} == {k: b.get(k) for k in MAX_TURNS_FIELDS}
     assert a["usage"]["output_tokens"] == b["usage"]["output_tokens"]
     assert len(bed.mock.main_requests()) == theirs == int(n)    # no request beyond the limit

@@ -321,12 +321,48 @@ def test_gate_answers_and_never_leaves_a_hook_waiting():
         asked.append(tool_use_id)
         return None                      # never decidable: let through after GATE_UNKNOWN_TOOL_S
     e = _engine(gate=gate)
-    e.feed(Hook("PostToolUse", {"tool_use_id": "t1"}, 1_000.5, pid=42), 0.5)
+    e.feed(Hook("PostToolBatch", {"tool_calls": [{"tool_use_id": "t1"}]}, 1_000.5, pid=42), 0.5)
     acts = e.decide(0.6)
     assert not [a for a in acts if isinstance(a, eng.AnswerGate)]
     acts = e.decide(0.6 + eng.GATE_UNKNOWN_TOOL_S)
     assert eng.AnswerGate(42, False) in acts and asked == ["t1", "t1"]
     e2 = _engine(deadline=1.0, gate=lambda r, t, p=None: None)
-    e2.feed(Hook("PostToolUse", {"tool_use_id": "t2"}, 1_000.5, pid=7), 0.5)
+    e2.feed(Hook("PostToolBatch", {"tool_calls": [{"tool_use_id": "t2"}]}, 1_000.5, pid=7), 0.5)
     acts = e2.decide(1.2)
     assert acts[-1].kind == "timeout" and eng.AnswerGate(7, False) in acts
+
+
+@pytest.mark.parametrize("answers,payload,expected", [
+    ({"a": True}, {"tool_calls": [{"tool_use_id": "a"}]}, True),
+    ({"a": False, "b": True}, {"tool_calls": [{"tool_use_id": "a"}, {"tool_use_id": "b"}]}, True),   # any call stops
+    ({"a": False, "b": None}, {"tool_calls": [{"tool_use_id": "a"}, {"tool_use_id": "b"}]}, None),  # one undecided
+    ({"a": False}, {"tool_calls": [{"tool_use_id": "a"}]}, False),
+    ({"a": True}, {"tool_calls": [{"tool_use_id": "a"}], "agent_id": "x1"}, False),   # a subagent's batch
+    ({}, {"tool_calls": []}, False),
+    ({}, {}, False),
+])
+def test_a_batch_stops_when_any_of_its_calls_says_stop(answers, payload, expected):
+    seen = []
+
+    def gate(records, tool_use_id, call):
+        seen.append(call)
+        return answers[tool_use_id]
+    assert eng.batch_decision(gate, [], payload) is expected
+    assert all(c in payload.get("tool_calls", []) for c in seen)     # each call is passed as it came
+    assert eng.batch_decision(None, [], payload) is False
+
+
+@pytest.mark.parametrize("version", ["2.1.197", "2.1.329"])
+@pytest.mark.parametrize("name", ["max_turns_denied", "max_turns_failed", "structured_exhausted"])
+def test_a_denied_or_failed_last_tool_is_stopped_by_the_batch_gate(version, name):
+    """The turn ends on claude's own turn_duration after the gate said stop (recorded on both CLIs): the
+    last records are the tool's error result and claude's 'stopped by hook' attachment."""
+    lines = _trace(version, name)
+    got = replay_turn(lines)
+    assert got.end == "turn_duration"
+    gates = [ln for ln in lines if ln.get("kind") == "gate"]
+    assert gates and gates[-1]["stop"] is True
+    results = [b for r in got.emitted if r.get("type") == "user"
+               for b in (r.get("message") or {}).get("content") or () if isinstance(b, dict)
+               and b.get("type") == "tool_result"]
+    assert results and results[-1]["is_error"] is True
