@@ -409,10 +409,10 @@ class RedisWorker:
         except Exception as e:  # noqa: BLE001 - left pending: the reclaim loop takes it over
             self.log(f"redis: could not give back job {fields.get('id')}: {e}")
 
-    def peers(self) -> list[dict]:
+    def peers(self, *, fresh: bool = False) -> list[dict]:
         """The other live workers' heartbeats (``name``, ``panes``, ``running``, ``capacity``), at most
-        a second old."""
-        if time.monotonic() - self._peers_at > 1.0:
+        a second old (``fresh``: read now)."""
+        if fresh or time.monotonic() - self._peers_at > 1.0:
             peers = []
             for name in self.r.smembers(key("workers")):
                 if name == self.name:
@@ -439,15 +439,18 @@ class RedisWorker:
         pane_key, route = keys
         if any(p.get("key") == pane_key and p.get("state") in ("idle", "clearing") for p in self.status()):
             return None
-        for w in self.peers():
-            name = str(w["name"])
-            updated = float(w.get("updated") or 0)
-            sent = [t for t in self._forwarded.get(name, []) if t > updated]
-            self._forwarded[name] = sent
-            free = sum(1 for p in w["panes"] if p.get("route") == route and p.get("state") in ("idle", "clearing"))
-            if free - len(sent) > 0 and int(w.get("running") or 0) < int(w.get("capacity") or 1):
-                self._forwarded[name].append(time.time())
-                return name
+        # the cached heartbeats first; before settling for a cold pane here, the current ones (a peer
+        # that has just finished a job of this route beat before its caller heard of the end)
+        for fresh in (False, True):
+            for w in self.peers(fresh=fresh):
+                name = str(w["name"])
+                updated = float(w.get("updated") or 0)
+                sent = [t for t in self._forwarded.get(name, []) if t > updated]
+                self._forwarded[name] = sent
+                free = sum(1 for p in w["panes"] if p.get("route") == route and p.get("state") in ("idle", "clearing"))
+                if free - len(sent) > 0 and int(w.get("running") or 0) < int(w.get("capacity") or 1):
+                    self._forwarded[name].append(time.time())
+                    return name
         return None
 
     def _request(self, job_id: str) -> dict | None:
@@ -541,6 +544,14 @@ class RedisWorker:
             code = 1
         finally:
             conn.done.set()
+            self.running -= 1
+            self.jobs_done += 1
+            try:
+                # status shows the finished job (and its pane free again) before the caller hears of
+                # the end: a next job of the same route is routed to that pane, not to a cold one
+                self.beat()
+            except Exception:  # noqa: BLE001 - the next heartbeat retries
+                pass
             try:
                 if conn.lost:
                     code = 1
@@ -552,13 +563,7 @@ class RedisWorker:
                 pipe.execute()
             except Exception as e:  # noqa: BLE001
                 self.log(f"redis: could not finish job {job_id}: {e}")
-            self.running -= 1
-            self.jobs_done += 1
             self.slots.release()
-            try:
-                self.beat()           # status shows the finished job at once
-            except Exception:  # noqa: BLE001 - the next heartbeat retries
-                pass
 
     def cwd_problem(self, cwd: str) -> str | None:
         """A one-line reason this worker cannot run a job in ``cwd``, or None (see :func:`cwd_problem`)."""
