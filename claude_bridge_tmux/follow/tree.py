@@ -89,6 +89,32 @@ def has_tool_result(record: Record) -> bool:
     )
 
 
+def tool_use_owner(records: Iterable[Record], tool_use_id: str, *, main_thread: bool = True) -> Record | None:
+    """The assistant record whose content holds the ``tool_use`` block ``tool_use_id`` (of the main
+    thread only, unless ``main_thread`` is False: a subagent's records have ``isSidechain``), or None."""
+    for r in records:
+        if r.get("type") != "assistant" or (main_thread and r.get("isSidechain")):
+            continue
+        msg = r.get("message")
+        for b in (msg.get("content") if isinstance(msg, dict) else None) or ():
+            if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == tool_use_id:
+                return r
+    return None
+
+
+def response_ids(records: Iterable[Record]) -> list[str]:
+    """The main thread's model responses in order: each assistant ``message.id`` once (one response
+    is written as several records, one per content block)."""
+    ids: list[str] = []
+    for r in records:
+        if r.get("type") != "assistant" or r.get("isSidechain"):
+            continue
+        mid = (r.get("message") or {}).get("id")
+        if mid and mid not in ids:
+            ids.append(mid)
+    return ids
+
+
 def is_interrupt_record(record: Record) -> bool:
     if record.get("type") != "user" or has_tool_result(record):
         return False

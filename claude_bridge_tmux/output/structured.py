@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from claude_bridge_tmux.follow.tree import tool_use_owner
 from claude_bridge_tmux.versions import dialect
 
 # -p's tool; the bridge's MCP server (run/structured_mcp.py) that offers it to interactive claude, and
@@ -81,19 +82,13 @@ def gate(schema: Any, limit: int) -> Callable[..., bool | None]:
         else:
             found = [v for cid, v in calls(records) if cid == tool_use_id]
             if not found:
-                return False if _has_tool_use(records, tool_use_id) else None
+                return False if tool_use_owner(records, tool_use_id, main_thread=False) is not None else None
             value = found[0]
         if problem(value if value is not None else {}, schema) is None:
             return True
         failed.add(tool_use_id)
         return len(failed) >= limit
     return decide
-
-
-def _has_tool_use(records: Iterable[Mapping[str, Any]], tool_use_id: str) -> bool:
-    return any(isinstance(b, Mapping) and b.get("type") == "tool_use" and b.get("id") == tool_use_id
-               for r in records if r.get("type") == "assistant"
-               for b in (r.get("message") or {}).get("content") or ())
 
 
 def without_last_response(records: list[dict]) -> list[dict]:

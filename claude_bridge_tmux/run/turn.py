@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from claude_bridge_tmux.follow.engine import TurnOutcome
 from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
-from claude_bridge_tmux.follow.tree import Record
+from claude_bridge_tmux.follow.tree import Record, response_ids, tool_use_owner
 from claude_bridge_tmux.invocation.plan import RunPlan
 from claude_bridge_tmux.output import jsjson, messages, structured
 from claude_bridge_tmux.output.emit import Emitter
@@ -57,19 +57,10 @@ def turn_gate(plan: RunPlan, *, version: str | None = None,
     limit = plan.max_turns if plan.max_turns is not None else float("inf")
 
     def gate(records: list[Record], tool_use_id: str, payload: Mapping[str, Any] | None = None) -> bool | None:
-        ids: list[str] = []
-        owner = None
-        for r in records:
-            if r.get("type") != "assistant" or r.get("isSidechain"):
-                continue
-            msg = r.get("message") or {}
-            mid = msg.get("id")
-            if mid and mid not in ids:
-                ids.append(mid)
-            for b in msg.get("content") or ():
-                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == tool_use_id:
-                    owner = mid
-        if owner is None:
+        rec = tool_use_owner(records, tool_use_id)
+        owner = (rec.get("message") or {}).get("id") if rec is not None else None
+        ids = response_ids(records)
+        if owner not in ids:
             return None
         if ids.index(owner) + 1 + 1 > limit:
             return True

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from claude_bridge_tmux.follow.tree import TurnTree, content_text, find_prompt, is_prompt_record, parse_line, turn_records
+from claude_bridge_tmux.follow.tree import (
+    TurnTree,
+    content_text,
+    find_prompt,
+    is_prompt_record,
+    parse_line,
+    response_ids,
+    tool_use_owner,
+    turn_records,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRANSCRIPTS = DATA / "transcripts"
@@ -407,3 +416,20 @@ def test_fast_end_detection_agrees_with_ordered():
             assert end is in_order[0]
             n += 1
     assert n > 30
+
+
+def _asst(mid: str, *blocks: dict, side: bool = False) -> dict:
+    return {"type": "assistant", "isSidechain": side, "message": {"id": mid, "content": list(blocks)}}
+
+
+def test_tool_use_owner_and_response_ids():
+    """The record holding a tool_use (main thread unless asked), and each response once, in order,
+    as claude writes one record per content block (recorded tools2 traces: two tool_use records, one id)."""
+    text = {"type": "text", "text": "x"}
+    recs = [_asst("m1", text), _asst("m1", {"type": "tool_use", "id": "t1"}), _asst("m1", {"type": "tool_use", "id": "t2"}),
+            {"type": "user", "message": {"content": [{"type": "tool_result", "tool_use_id": "t1"}]}},
+            _asst("s1", {"type": "tool_use", "id": "t9"}, side=True), _asst("m2", text)]
+    assert tool_use_owner(recs, "t2") is recs[2]
+    assert tool_use_owner(recs, "t9") is None and tool_use_owner(recs, "t9", main_thread=False) is recs[4]
+    assert tool_use_owner(recs, "nope") is None
+    assert response_ids(recs) == ["m1", "m2"]
