@@ -318,9 +318,10 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
                         continue
                     tid = b.get("tool_use_id")
                     text = _tool_result_text(b)
+                    use = tool_uses.get(tid) if tool_uses and isinstance(tid, str) else None
                     out.append(shp.order_line("system/permission_denied", {
                         "type": "system", "subtype": "permission_denied",
-                        "tool_name": ((tool_uses or {}).get(tid) or {}).get("name"), "tool_use_id": tid,
+                        "tool_name": (use or {}).get("name"), "tool_use_id": tid,
                         "decision_reason": text, "message": text, "uuid": mk_uuid(), "session_id": session_id,
                     }, fill=True))
             line = {
@@ -338,7 +339,7 @@ def stream_messages(record: Mapping[str, Any], *, session_id: str, final_usage: 
             return out
         if is_nudge(record):
             text = content if isinstance(content, str) else "".join(
-                b.get("text", "") for b in content if isinstance(b, Mapping) and b.get("type") == "text"
+                b.get("text", "") for b in content or () if isinstance(b, Mapping) and b.get("type") == "text"
             )
             return [
                 {
