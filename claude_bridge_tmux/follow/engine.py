@@ -57,7 +57,9 @@ Record = dict[str, Any]
 STOP_QUIET_S = 30.0         # no transcript progress after a Stop hook before ending on the hook alone
 LOCAL_SETTLE_S = 0.6        # quiet after a local slash command's records before its turn ends
 PANEL_WAIT_S = 3.0          # a slash command may hide the input prompt (a panel) this long
-GATE_UNKNOWN_TOOL_S = 1.5   # a gated tool not in the turn (a subagent's) is let through after this
+# a gate hook for tools whose records never show up is let through after this (a subagent's batch says
+# so with agent_id and goes on at once; this bound only covers a transcript that lags or lost them)
+GATE_UNKNOWN_TOOL_S = 10.0
 PERMISSION_GRACE_S = 20.0   # a permission dialog may stay up while the bridge's deny hook answers it
 MESSAGE_GRACE_S = 3.0       # an error message on screen (not logged in) may precede its transcript record this long
 UNKNOWN_SCREEN_S = 2.0      # the input box may be hidden by an unrecognised screen this long
@@ -458,7 +460,7 @@ class TurnEngine:
         for pid, (since, payload) in list(self.gates.items()):
             decision = batch_decision(self.opts.gate, ordered, payload)
             if decision is None and now - since > GATE_UNKNOWN_TOOL_S:
-                decision = False   # not a tool of this turn's main thread (a subagent's)
+                decision = False   # never a tool of this turn's main thread: claude must not wait for ever
             if decision is not None:
                 acts.append(AnswerGate(pid, decision))
                 self.gate_stopped = self.gate_stopped or decision
