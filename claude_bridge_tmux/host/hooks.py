@@ -85,11 +85,11 @@ def waiting_sink_command(spool: Path, name: str, answers: Path, *, tries: int | 
             f'[ -e "$r" ] && cat "$r"; rm -f "$r"; exit 0')
 
 
-def _gate_command(spool: Path, event: str = GATE_EVENT) -> str:
+def _gate_command(spool: Path) -> str:
     """The tool gate: spool the payload, then wait for the bridge's answer ``<gate>/<pid>`` and print it
     (``{"continue":false,...}`` stops the turn before the next model request; an empty file lets it go on).
     Without an answer in GATE_WAIT_S seconds claude goes on (a bridge that went away never blocks it)."""
-    return waiting_sink_command(spool, event, gate_dir(spool), tries=GATE_WAIT_S * 50)
+    return waiting_sink_command(spool, GATE_EVENT, gate_dir(spool), tries=GATE_WAIT_S * 50)
 
 
 def bridge_hooks(spool: Path, *, deny_permission_requests: bool, gate_tools: bool = False) -> dict[str, Any]:

@@ -441,7 +441,10 @@ class RedisWorker:
             return None
         # the cached heartbeats first; before settling for a cold pane here, the current ones (a peer
         # that has just finished a job of this route beat before its caller heard of the end)
+        read_at = self._peers_at
         for fresh in (False, True):
+            if fresh and self._peers_at != read_at:
+                break                      # the cached copy was too old and has just been read anew
             for w in self.peers(fresh=fresh):
                 name = str(w["name"])
                 updated = float(w.get("updated") or 0)
