@@ -31,7 +31,7 @@ from claude_bridge_tmux.output.emit import EmitOptions, Emitter
 from claude_bridge_tmux.pool import protocol
 from claude_bridge_tmux.pool.key import route_key
 from claude_bridge_tmux.pool.panes import LaunchConfig, PanePool, WarmPane
-from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests, new_session
+from claude_bridge_tmux.run.lifecycle import dedicated_session, deny_permission_requests, gate_tools, new_session
 from claude_bridge_tmux.run.prepare import Prepared, needs_own_pane, new_init_probe, prepare
 from claude_bridge_tmux.run.turn import emit_turn, report_error
 from claude_bridge_tmux.tmux.pane import PaneError, TmuxServer
@@ -308,10 +308,12 @@ class Daemon:
         from claude_bridge_tmux.pool.redisq import strip_credentials
         plan = prep.plan
         deny = deny_permission_requests(plan)
+        gated = gate_tools(plan)
         carried = strip_credentials(plan.env if route_env is None else route_env)
         return LaunchConfig(claude_bin=prep.claude_bin, version=prep.version, claude_args=plan.claude_args,
-                            env=plan.env, cwd=plan.cwd, settings=prep.settings, deny=deny,
-                            route=route_key(prep.version, plan.cwd, carried, plan.claude_args, prep.settings, deny))
+                            env=plan.env, cwd=plan.cwd, settings=prep.settings, deny=deny, gated=gated,
+                            route=route_key(prep.version, plan.cwd, carried, plan.claude_args, prep.settings, deny,
+                                            gated))
 
     @staticmethod
     def needs_dedicated_pane(prep: Prepared, argv: list[str]) -> bool:
@@ -320,7 +322,7 @@ class Daemon:
         if any(a.split("=", 1)[0] in DEDICATED_OPTIONS for a in plan.claude_args):
             return True
         if needs_own_pane(plan, prep.settings):
-            return True   # --resume / --continue / --fork-session, a tool gate, --no-session-persistence
+            return True   # --resume / --continue / --fork-session, --json-schema, --no-session-persistence
         if any(a == "--session-id" or a.startswith("--session-id=") for a in argv):
             return True
         return plan.prompt[:1] in ("/", "!")

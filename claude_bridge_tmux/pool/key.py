@@ -78,14 +78,18 @@ def needs_strict_env(env: Mapping[str, str], claude_args: Iterable[str], setting
 
 
 def key_material(claude_bin: str, version: str, cwd: str, env: dict[str, str], claude_args: list[str],
-                 settings: dict, deny: bool) -> dict:
-    """The JSON-able facts a key is made of (see the module docstring)."""
+                 settings: dict, deny: bool, gated: bool = False) -> dict:
+    """The JSON-able facts a key is made of (see the module docstring). ``gated``: the pane carries
+    the tool gate hook (jobs with --max-turns / --max-budget-usd, whatever their limits)."""
     strict = needs_strict_env(env, claude_args, settings)
-    return {
+    material = {
         "bin": claude_bin, "version": version, "cwd": cwd, "strict_env": strict,
         "env": sorted(key_env(env, version, strict=strict).items()),
         "args": list(claude_args), "settings": settings, "deny": deny,
     }
+    if gated:
+        material["gated"] = True      # (absent otherwise: the keys of ungated panes stay as they were)
+    return material
 
 
 def job_env_script(pane_env: Mapping[str, str], job_env: Mapping[str, str]) -> str:
@@ -109,15 +113,18 @@ def job_env_script(pane_env: Mapping[str, str], job_env: Mapping[str, str]) -> s
 
 
 def route_key(version: str, cwd: str, carried_env: Mapping[str, str], claude_args: list[str], settings: dict,
-              deny: bool) -> str:
+              deny: bool, gated: bool = False) -> str:
     """The host-independent part of a key, for routing a queued job to a worker (pool/redisq.py): the
     same as :func:`key_material` but without the binary and with only the variables a job carries
     between hosts (``carried_env``: no credential, nothing host-specific). Two workers compute the
     same route for the same job; each pane advertises the route of the call that started it."""
     strict = needs_strict_env(carried_env, claude_args, settings)
-    return pane_key({"version": version, "cwd": cwd, "strict_env": strict,
-                     "env": sorted(key_env(carried_env, version, strict=strict).items()),
-                     "args": list(claude_args), "settings": settings, "deny": deny})
+    material = {"version": version, "cwd": cwd, "strict_env": strict,
+                "env": sorted(key_env(carried_env, version, strict=strict).items()),
+                "args": list(claude_args), "settings": settings, "deny": deny}
+    if gated:
+        material["gated"] = True
+    return pane_key(material)
 
 
 def pane_key(material: dict) -> str:
@@ -129,4 +136,5 @@ def pane_key(material: dict) -> str:
 def describe(material: dict) -> str:
     """A short human label for ``pool status``: cwd, version and the options."""
     args = " ".join(material.get("args") or []) or "(no options)"
-    return f"{material.get('version')} {material.get('cwd')} {args}"
+    gated = " (tool gate)" if material.get("gated") else ""
+    return f"{material.get('version')} {material.get('cwd')} {args}{gated}"

@@ -10,6 +10,14 @@ or when they die.  Every state change notifies the job queue.
 
 States: ``starting`` → ``idle`` ⇄ ``busy`` → ``clearing`` → ``idle`` …; any → ``retired``.
 Times are ``time.monotonic()`` seconds; RSS in bytes.
+
+**Room for another key** (pool at ``max_panes`` or its RSS budget): every start costs claude's whole
+boot (~1.4 s of CPU), so panes are not traded back and forth between keys (:func:`eviction_victim`).
+A job whose key already has live panes waits for one of them, unless a pane of another key has been
+idle for :data:`EVICT_IDLE_S`. A job whose key has no live pane evicts the least recently used idle
+pane of another key; when none is idle, it leaves a *claim*: the next pane to come back from a job
+whose key can spare it (another live pane of its key, or nobody waiting for it) is retired for the
+claiming key instead of going idle (:func:`claim_to_serve`), so a rare key is never starved by a busy one.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -49,6 +57,48 @@ def default_rss_budget(meminfo: str = "/proc/meminfo") -> int:
 
 START_TIMEOUT = 60.0
 CLEAR_TIMEOUT = 30.0
+EVICT_IDLE_S = 10.0      # s: an idle pane of another key this old may go for a key that has live panes
+
+
+@dataclass(frozen=True)
+class PaneView:
+    """What the eviction policy looks at in a pane: ``state`` as in the module docstring,
+    ``last_used`` in monotonic seconds."""
+
+    id: str
+    key: str
+    state: str
+    last_used: float
+
+
+def eviction_victim(key: str, panes: Iterable[PaneView], now: float, *,
+                    min_idle_s: float = EVICT_IDLE_S) -> str | None:
+    """The id of the pane to retire so that a pane of ``key`` can start in a full pool, or None (wait).
+
+    Only idle panes of other keys are candidates, least recently used first. While ``key`` has live
+    panes (any state but ``retired``), a candidate must have been idle ``min_idle_s`` or longer: the job
+    is better off waiting for its own key's pane than paying a start and costing another key its pane.
+    """
+    live = [p for p in panes if p.state != "retired"]
+    candidates = [p for p in live if p.state == "idle" and p.key != key]
+    if any(p.key == key for p in live):
+        candidates = [p for p in candidates if now - p.last_used >= min_idle_s]
+    return min(candidates, key=lambda p: p.last_used).id if candidates else None
+
+
+def claim_to_serve(pane: PaneView, panes: Iterable[PaneView], claims: Iterable[str],
+                   waiting: Mapping[str, int]) -> str | None:
+    """The claiming key (oldest claim first) that ``pane``, just back from a job, is retired for, or
+    None (it goes idle for its own key). A claim holds while its key has waiting jobs and no live pane;
+    ``pane`` can be spared when its key has another live pane or no job waiting for it."""
+    live = [p for p in panes if p.state != "retired"]
+    spare = any(p.key == pane.key and p.id != pane.id for p in live) or waiting.get(pane.key, 0) == 0
+    if not spare:
+        return None
+    for key in claims:
+        if key != pane.key and waiting.get(key, 0) > 0 and not any(p.key == key for p in live):
+            return key
+    return None
 
 
 @dataclass
@@ -62,6 +112,8 @@ class LaunchConfig:
     cwd: str
     settings: dict
     deny: bool
+    # the tool gate hook (jobs with --max-turns / --max-budget-usd: the limit itself is the job's)
+    gated: bool = False
     # the host-independent key (pool/key.route_key), for routing queued jobs
     route: str | None = field(default=None, compare=False)
 
@@ -69,7 +121,7 @@ class LaunchConfig:
     @cached_property
     def material(self) -> dict:
         return key_material(self.claude_bin, self.version, self.cwd, self.env, self.claude_args,
-                            self.settings, self.deny)
+                            self.settings, self.deny, self.gated)
 
     @cached_property
     def key(self) -> str:
@@ -136,13 +188,15 @@ class PanePool:
         self._start_failures: dict[str, int] = {}    # key -> consecutive failed starts
         self._retry_at: dict[str, float] = {}        # key -> monotonic time before which no warm start
         self._start_error: dict[str, str] = {}       # key -> why its last pane failed to start
+        self._claims: dict[str, LaunchConfig] = {}    # key without a pane -> its config (oldest first)
 
     # -- starting ----------------------------------------------------------------------------
     def _new_session(self, cfg: LaunchConfig) -> ClaudeSession:
         import uuid
         session = ClaudeSession(claude_bin=cfg.claude_bin, claude_args=cfg.claude_args, env=dict(cfg.env),
                                 cwd=cfg.cwd, session_id=str(uuid.uuid4()), settings=cfg.settings,
-                                deny_permission_requests=cfg.deny, server=self.server, log=self.log)
+                                deny_permission_requests=cfg.deny, server=self.server, log=self.log,
+                                gate_tools=cfg.gated)
         if not cfg.material["strict_env"]:
             # each job's own variables reach claude's Bash commands through this script (pool/key.py)
             env_file = session.run_dir / JOB_ENV_NAME
@@ -239,10 +293,15 @@ class PanePool:
         """Bytes the live panes hold: measured RSS, or :data:`PANE_RSS_ESTIMATE` for a pane still booting."""
         return sum(p.rss() or PANE_RSS_ESTIMATE for p in self.live())
 
-    def _room_for_one_more(self, key: str) -> bool:
-        """Make room for a new pane of ``key`` (pane cap and RSS budget) by retiring least recently
-        used idle panes of other keys; False when there is none to retire and the pool is full.
-        A pool with no live pane always has room (one pane may exceed the budget alone)."""
+    def _views(self) -> list[PaneView]:
+        return [PaneView(p.id, p.key, p.state, p.last_used) for p in self.panes.values()]
+
+    def _room_for_one_more(self, cfg: LaunchConfig) -> bool:
+        """Make room for a new pane of ``cfg``'s key (pane cap and RSS budget) by retiring idle panes of
+        other keys as :func:`eviction_victim` allows; False when the pool is full and the job must wait
+        (having left a claim when its key has no live pane). A pool with no live pane always has room
+        (one pane may exceed the budget alone)."""
+        key = cfg.key
         while True:
             live = self.live()
             if not live:
@@ -251,12 +310,13 @@ class PanePool:
             over_budget = self.rss_used() + PANE_RSS_ESTIMATE > self.rss_budget
             if not (over_cap or over_budget):
                 return True
-            victims = [p for p in live if p.state == "idle" and p.key != key]
-            if not victims:
+            victim_id = eviction_victim(key, self._views(), time.monotonic())
+            if victim_id is None:
+                if not any(p.key == key for p in live):
+                    self._claims.setdefault(key, cfg)
                 return False
-            victim = min(victims, key=lambda p: p.last_used)
             why = "pool at its pane cap" if over_cap else f"pool at its RSS budget ({self.rss_budget >> 20} MiB)"
-            self.retire(victim, f"evicted (least recently used, {why})", replace=False)
+            self.retire(self.panes[victim_id], f"evicted (least recently used, {why})", replace=False)
 
     # -- jobs ----------------------------------------------------------------------------------
     def try_take(self, cfg: LaunchConfig) -> WarmPane | None:
@@ -278,8 +338,9 @@ class PanePool:
                 return None
             if self._retry_at.get(key, 0.0) > time.monotonic():
                 return None         # its last start failed moments ago (start_error says why)
-            if not self._room_for_one_more(key):
+            if not self._room_for_one_more(cfg):
                 return None
+            self._claims.pop(key, None)
             self.start_pane(cfg)
             return None
 
@@ -315,10 +376,30 @@ class PanePool:
         except TurnError as e:
             self.retire(pane, f"/clear failed: {e.reason}")
             return
+        # (the queue's counts are read before the pool's lock: a waiting job holds the queue's lock
+        # while it takes the pool's)
+        waiting = {k: self.queue.waiting_for(k) for k in {*list(self._claims), pane.key}}
         with self.lock:
-            if pane.state == "clearing":
+            claim = self._claim_for(pane, waiting)
+            if claim is None and pane.state == "clearing":
                 pane.state = "idle"
+        if claim is not None:
+            self.retire(pane, "handed over to a job of another key that had no pane", replace=False)
+            with self.lock:
+                if not self.draining:
+                    self.start_pane(claim)
         self.queue.notify()
+
+    def _claim_for(self, pane: WarmPane, waiting: Mapping[str, int]) -> LaunchConfig | None:
+        """The claim (see the module docstring) that ``pane``, just cleared, is given up for; claims of
+        keys with no job waiting (``waiting``: key -> jobs) are forgotten. Called with the lock held."""
+        if pane.state != "clearing" or not self._claims:
+            return None
+        views = self._views()
+        for k in [k for k in self._claims if waiting.get(k, 0) == 0]:
+            del self._claims[k]        # its jobs were served, gave up or went away
+        key = claim_to_serve(PaneView(pane.id, pane.key, pane.state, pane.last_used), views, self._claims, waiting)
+        return self._claims.pop(key) if key is not None else None
 
     def retire(self, pane: WarmPane, reason: str, *, replace: bool = True) -> None:
         """Kill a pane and forget it; start a replacement when a warm target needs one."""

@@ -26,7 +26,6 @@ from claude_bridge_tmux.invocation.plan import (
 from claude_bridge_tmux.output import jsjson, messages, pricing
 from claude_bridge_tmux.output.result import RestoredCost, restored_cost
 from claude_bridge_tmux.run.init_probe import InitProbe
-from claude_bridge_tmux.run.lifecycle import gate_tools
 from claude_bridge_tmux.versions import dialect
 
 INIT_PROBE_WAIT = 20.0    # s to wait for the init probe's answer before building system/init ourselves
@@ -189,10 +188,12 @@ def new_init_probe(prep: Prepared) -> InitProbe:
 
 def needs_own_pane(plan: RunPlan, settings: dict | None = None) -> bool:
     """A pool cannot serve this call on a shared warm pane: its session is chosen by the caller
-    (--session-id/--resume/--continue/--fork-session), it needs the tool gate, it must leave no transcript,
-    or the caller's ``settings`` have SessionStart hooks (``-p`` runs them for the call's own session,
-    with source ``startup``; on a shared pane they ran when the pane started or was cleared)."""
-    return (plan.session_args != ["--session-id", plan.session_id] or gate_tools(plan)
+    (--session-id/--resume/--continue/--fork-session), it has --json-schema (the pane's MCP server
+    offers that schema's StructuredOutput tool), it must leave no transcript, or the caller's
+    ``settings`` have SessionStart hooks (``-p`` runs them for the call's own session, with source
+    ``startup``; on a shared pane they ran when the pane started or was cleared). --max-turns and
+    --max-budget-usd need the tool gate: such calls share warm panes that carry it (pool/key.py)."""
+    return (plan.session_args != ["--session-id", plan.session_id] or plan.json_schema is not None
             or plan.no_session_persistence or has_session_start_hooks(settings or {}))
 
 

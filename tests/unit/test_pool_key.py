@@ -105,3 +105,34 @@ def test_a_route_is_the_same_on_every_host_and_splits_like_a_key():
     assert route_key("2.1.329", "/w", dict(carried, ANTHROPIC_MODEL="n"), ["--model", "x"], {}, False) != ra
     assert route_key("2.1.329", "/w", dict(carried, TASK_ID="8"), ["--model", "x"], {}, False) == ra
     assert route_key("2.1.329", "/other", carried, ["--model", "x"], {}, False) != ra
+
+
+def test_gated_calls_share_a_gated_pane_key(tmp_path):
+    """--max-turns and --max-budget-usd calls (any limit) share warm panes that carry the tool gate;
+    those panes are not the ungated calls' panes; --json-schema and session options keep their own pane."""
+    from claude_bridge_tmux.pool.daemon import Daemon
+    from claude_bridge_tmux.run.prepare import prepare
+    fake = tmp_path / "claude"
+    fake.write_text("#!/bin/sh\necho '2.1.329 (Claude Code)'\n")
+    fake.chmod(0o755)
+    env = dict(BASE, HOME=str(tmp_path), CLAUDE_BRIDGE_CLAUDE_BIN=str(fake),
+               CLAUDE_BRIDGE_STATE_DIR=str(tmp_path / "state"))
+
+    def job(*argv: str):
+        prep = prepare(["-p", "x", *argv], env=env, cwd=str(tmp_path))
+        own = Daemon.needs_dedicated_pane(prep, ["-p", "x", *argv])
+        cfg = Daemon._config(prep)
+        return own, cfg
+
+    own_plain, plain = job("--output-format", "json")
+    own_1, turns_1 = job("--output-format", "json", "--max-turns", "1")
+    own_5, turns_5 = job("--output-format", "json", "--max-turns", "5")
+    own_b, budget = job("--output-format", "json", "--max-budget-usd", "0.5")
+    assert not (own_plain or own_1 or own_5 or own_b)
+    assert turns_1.gated and turns_5.gated and budget.gated and not plain.gated
+    assert turns_1.key == turns_5.key == budget.key != plain.key
+    assert turns_1.route == turns_5.route != plain.route
+    assert "(tool gate)" in turns_1.label and "(tool gate)" not in plain.label
+    assert job("--json-schema", '{"type":"object"}')[0]
+    assert job("--max-turns", "1", "--session-id", "00000000-0000-4000-8000-000000000000")[0]
+    assert job("--max-turns", "1", "--no-session-persistence")[0]
