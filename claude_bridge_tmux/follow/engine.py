@@ -47,7 +47,7 @@ from claude_bridge_tmux.follow.localcmd import (
     records_span,
     unknown_command,
 )
-from claude_bridge_tmux.follow.tree import TurnTree, find_prompt
+from claude_bridge_tmux.follow.tree import TurnTree, find_prompt, is_prompt_record
 from claude_bridge_tmux.host.hooks import GATE_EVENT
 from claude_bridge_tmux.tmux import screen as screenmod
 
@@ -119,7 +119,10 @@ class EmitRecord:
 
 @dataclass(frozen=True)
 class AnnounceSession:
-    """The session's model and id are known now: print ``system/init``."""
+    """The session's model and id are known now: print ``system/init``. ``prompt``: the turn's prompt
+    record when it is known by then (always, for a turn claude started itself)."""
+
+    prompt: Record | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,9 @@ class TurnOptions:
     permission dialog on screen is answered shortly; ``session_known``: the SessionStart hook was
     already seen (a pane's second turn); ``deadline``: monotonic s; ``gate``: the tool gate
     (``gate(turn_records, tool_use_id, hook_payload) -> stop? | None``) of a run with --max-turns /
-    --max-budget-usd / --json-schema.
+    --max-budget-usd / --json-schema; ``prompt_origin``: the turn is one claude starts itself, with no
+    prompt from the bridge: its prompt record is the first of this ``origin.kind`` (2.1.329's
+    ``task-notification`` turn when a background agent finishes; follow/agents.py).
     """
 
     pasted: bool = False
@@ -279,6 +284,7 @@ class TurnOptions:
     session_known: bool = False
     deadline: float = float("inf")
     gate: Gate | None = None
+    prompt_origin: str | None = None
 
 
 class TurnEngine:
@@ -304,7 +310,7 @@ class TurnEngine:
         self.stop_failure = False
         self.session_started = self.opts.session_known
         # a slash command may switch the session (/clear): announce it once the turn shows what it is
-        self.defer_session = self.slash
+        self.defer_session = self.slash or self.opts.prompt_origin is not None
         self.announce_pending = self.opts.session_known and not self.defer_session
         self.announced = False
         # pid of a waiting gate hook -> (since, its payload)
@@ -399,7 +405,13 @@ class TurnEngine:
             # during this turn: a forked session's file starts with copies of the old turns (same
             # text, and on 2.1.329 even re-stamped with the new prompt id)
             cands = [r for r in self.all_records if (record_time(r) or 0) >= self.wall_start - STALE_SLACK_S]
-            prec = find_prompt(cands, prompt_id=self.prompt_id, text=None if self.prompt_id else self.match_text)
+            if self.opts.prompt_origin is not None:
+                # (no time filter: what this engine reads comes after the previous turn's end, and claude
+                # may have written the prompt before this turn was asked for: ClaudeSession carries it)
+                prec = next((r for r in self.all_records if is_prompt_record(r)
+                             and (r.get("origin") or {}).get("kind") == self.opts.prompt_origin), None)
+            else:
+                prec = find_prompt(cands, prompt_id=self.prompt_id, text=None if self.prompt_id else self.match_text)
             if prec is not None:
                 tree.set_prompt(prec["uuid"])
                 self.enter_at = None
@@ -409,7 +421,7 @@ class TurnEngine:
         if self.announce_pending and not self.announced and (self.session_started or tree.prompt_uuid is not None):
             self.announced = True
             self.announce_pending = False
-            acts.append(AnnounceSession())
+            acts.append(AnnounceSession(tree.prompt))
         if tree.prompt_uuid is not None and not self.emitted:
             # the SessionStart hooks' records come before the prompt (claude -p prints their lines first)
             for rec in session_start_records(tree):
@@ -466,6 +478,20 @@ class TurnEngine:
                 self.gate_stopped = self.gate_stopped or decision
                 del self.gates[pid]
         return acts
+
+    def later_records(self) -> list[Record]:
+        """Records read during this turn that belong to what comes after it (file order): those after
+        the turn's end record, or, when it ended before that record was read, from the next prompt
+        record on (claude may start its next turn at once: 2.1.329's task-notification turn)."""
+        recs = self.all_records
+        end = self.tree.end_record()
+        if end is not None:
+            idx = next((i for i, r in enumerate(recs) if r is end), None)
+            return recs[idx + 1:] if idx is not None else []
+        own = self.tree.prompt_uuid
+        idx = next((i for i, r in enumerate(recs) if is_prompt_record(r) and r.get("uuid") != own
+                    and r.get("uuid") not in self.emitted and (record_time(r) or 0) >= self.wall_start), None)
+        return recs[idx:] if idx is not None else []
 
     def _outcome(self, ordered: list[Record], now: float, end: EndKind) -> TurnOutcome:
         return TurnOutcome(records=ordered, prompt_record=self.tree.prompt, end_record=self.tree.end_record(),

@@ -248,8 +248,13 @@ class Emitter:
         for st in stops:
             self._event(st)
 
-    def result(self, result: dict) -> tuple[str, int]:
-        """Write the final output for ``result``; return ``(stderr_text, exit_code)`` as ``claude -p``."""
+    def result(self, result: dict, *, more: bool = False, continued: bool = False) -> tuple[str, int]:
+        """Write the final output for ``result``; return ``(stderr_text, exit_code)`` as ``claude -p``.
+
+        ``more``: another result of the same run follows (a turn claude starts itself when a background
+        agent finishes): ``json`` prints only the last one (``--verbose``: every message, both results,
+        in one array at the end). ``continued``: this result follows such an earlier one: ``text`` puts
+        a blank line between them (2.1.329 ``-p``: ``first\n\nsecond\n``)."""
         self._session_started()
         if self.partial:
             self.close_message()
@@ -257,6 +262,12 @@ class Emitter:
         if self.fmt == "stream-json":
             self.line(result)
             return "", modes.exit_code(result)
+        if self.fmt == "json" and more:
+            if self.collect:
+                self._collected.append(result)
+            return "", modes.exit_code(result)
+        if self.fmt == "text" and continued:
+            self._write("\n")
         if self.fmt == "json" and self.collect:
             # `-p --output-format json --verbose`: the whole message list as one JSON array
             self._write(dumps([*self._collected, result]) + "\n")

@@ -11,13 +11,16 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from claude_bridge_tmux.follow import agents
 from claude_bridge_tmux.follow.engine import TurnOutcome
+from claude_bridge_tmux.follow.localcmd import record_time
 from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
 from claude_bridge_tmux.follow.tree import Record, response_ids, tool_use_owner
 from claude_bridge_tmux.invocation.plan import RunPlan
-from claude_bridge_tmux.output import jsjson, messages, structured
+from claude_bridge_tmux.output import jsjson, messages, structured, tasks
 from claude_bridge_tmux.output.emit import Emitter
 from claude_bridge_tmux.output.result import (
     budget_error,
@@ -102,6 +105,117 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
               previous: Mapping[str, Any] | None = None, replay: dict | None = None, fast_end: bool = False) -> int:
     """Follow one turn on a started session and write its output; return the exit code.
 
+    When the turn launched background agents (2.1.329+, follow/agents.py), the turns claude starts
+    itself as they finish are followed too, each printed as ``claude -p`` prints it (its own
+    ``system/init`` … ``result``; ``json`` prints only the last result, ``text`` each result's text,
+    a blank line between); the exit code is the last turn's. Arguments: see :func:`_emit_one`.
+    """
+    lines = _TaskLines(session, emitter) if prep.plan.output_format == "stream-json" else None
+    if lines is not None:
+        emitter.event_hooks["record"].append(lines.on_record)
+    try:
+        done = _emit_one(prep, session, emitter, submitted=submitted, deadline=deadline, probe=probe, err=err,
+                         cancel=cancel, prompt=prompt, previous=previous, replay=replay, fast_end=fast_end)
+        pending = {launch.agent_id for launch in agents.background_launches(done.records)}
+        pending -= agents.notified_tasks(jsjson.dumps(done.records))
+        if lines is not None:
+            lines.flush()
+        code = _write_result(emitter, done.result, err, more=bool(pending))
+        while pending:
+            # claude starts a turn of its own for each finished agent (a notification can also reach a
+            # turn still running, as a queued message: then that turn has covered it)
+            emitter.new_turn()
+            done = _emit_one(prep, session, emitter, submitted=True, deadline=time.monotonic() + prep.plan.timeout,
+                             probe=probe, err=err, cancel=cancel, prompt="", previous=emitter.last_result,
+                             fast_end=fast_end, prompt_origin=agents.NOTIFICATION_ORIGIN,
+                             before_init=lines.flush if lines is not None else None)
+            covered = agents.notified_tasks(jsjson.dumps(done.records)) | agents.notified_tasks(
+                agents.notification_text(done.prompt_record) if done.prompt_record else None)
+            if not covered & pending:
+                covered = set(pending)      # (a notification turn that names no task: never wait for ever)
+            pending = (pending - covered) | {launch.agent_id for launch in agents.background_launches(done.records)}
+            if lines is not None:
+                lines.flush()
+            code = _write_result(emitter, done.result, err, more=bool(pending), continued=True)
+        return code
+    finally:
+        if lines is not None:
+            emitter.event_hooks["record"].remove(lines.on_record)
+
+
+class _TaskLines:
+    """Prints the task lines of background agents (output/tasks.py) into a stream-json run: the launch
+    lines as the Agent call's tool_result is printed, the agent's own lines and its end lines once
+    claude has enqueued its notification (``flush``)."""
+
+    def __init__(self, session: ClaudeSession, emitter: Emitter):
+        self.session = session
+        self.emitter = emitter
+        self.book = tasks.TaskBook(lambda: emitter.session_id)
+        self.tool_inputs: dict[str, Any] = {}
+        self.seen_ops = 0
+
+    def on_record(self, rec: dict) -> None:
+        if rec.get("type") == "assistant":
+            for b in (rec.get("message") or {}).get("content") or ():
+                if isinstance(b, dict) and b.get("type") == "tool_use" and isinstance(b.get("id"), str):
+                    self.tool_inputs[b["id"]] = b.get("input")
+        for launch in agents.background_launches([rec]):
+            for line in self.book.launched(launch, self.tool_inputs.get(launch.tool_use_id)):
+                self.emitter.line(line)
+
+    def flush(self) -> None:
+        """The end lines of every agent whose notification claude has enqueued (and its messages)."""
+        ops = self.session.queue_operations
+        prompt = self.session.turn_prompt or {}
+        origin = prompt.get("origin") if agents.is_notification_prompt(prompt) else None
+        run_id = origin.get("runId") if isinstance(origin, dict) else None
+        for op in ops[self.seen_ops:]:
+            if op.get("operation") != "enqueue":
+                continue
+            fields = agents.notification_fields(op.get("content") if isinstance(op.get("content"), str) else None)
+            task = self.book.tasks.get(fields.get("task-id") or "")
+            if task is None:
+                continue
+            for line in self.book.agent_lines(task, self.session.subagent_records(task.launch.agent_id),
+                                              self._translate):
+                self.emitter.line(line)
+            end = record_time(op)
+            for line in self.book.finished(fields, int(end * 1000) if end is not None else None, run_id):
+                self.emitter.line(line)
+        self.seen_ops = len(ops)
+
+    def _translate(self, rec: dict) -> list[dict]:
+        # (stream_messages leaves sidechain records out of the main thread's lines)
+        main = {k: v for k, v in rec.items() if k != "isSidechain"}
+        return messages.stream_messages(main, session_id=self.emitter.session_id, version=self.emitter.version)
+
+
+@dataclass
+class _Done:
+    """One followed turn: its ``result`` message, its records (tree order) and its prompt record."""
+
+    result: dict
+    records: list[Record]
+    prompt_record: Record | None
+
+
+def _write_result(emitter: Emitter, result: dict, err: Callable[[str], None], *, more: bool,
+                  continued: bool = False) -> int:
+    emitter.last_result = result
+    stderr_text, code = emitter.result(result, more=more, continued=continued)
+    if stderr_text:
+        err(stderr_text.rstrip("\n"))
+    return code
+
+
+def _emit_one(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submitted: bool,
+              deadline: float, probe: InitProbe | None, err: Callable[[str], None],
+              cancel: threading.Event | None = None, prompt: str | None = None,
+              previous: Mapping[str, Any] | None = None, replay: dict | None = None, fast_end: bool = False,
+              prompt_origin: str | None = None, before_init: Callable[[], None] | None = None) -> _Done:
+    """Follow one turn on a started session and write its lines; return its result (not yet written).
+
     ``prompt`` (default: the plan's) is the turn's prompt; ``previous`` the result of the run's
     previous turn (stream-json input: cost, modelUsage and duration_api_ms are cumulative);
     ``replay`` a line written right after ``system/init`` (--replay-user-messages).
@@ -110,8 +224,9 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     --include-hook-events, which prints the Stop hooks' own records.
     With --json-schema the turn ends on a valid StructuredOutput call (the tool gate); a turn without
     any call is followed by ``-p``'s nudge in the same pane (see structured.py); the result covers both.
-    The result is left in ``emitter.last_result``. Raises TurnError when the turn cannot complete (the
-    caller reports it with ``report_error``).
+    ``prompt_origin``: a turn claude starts itself (see ``ClaudeSession.run_turn``); its prompt record's
+    ``origin`` goes into the result as ``-p`` writes it. Raises TurnError when the turn cannot complete
+    (the caller reports it with ``report_error``).
     """
     plan = prep.plan
     prompt = plan.prompt if prompt is None else prompt
@@ -123,6 +238,8 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
 
     def on_session(info: SessionInfo) -> None:
         emitter.session_id = info.session_id or emitter.session_id
+        if before_init is not None:
+            before_init()
         emitter.init(init_message(plan, info, probe))
 
     gate = turn_gate(plan, version=prep.version, model_key=lambda: session.info.model, previous=previous)
@@ -141,7 +258,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         return session.run_turn(prompt, submitted=was_submitted, deadline=deadline, on_record=on_record,
                                 on_session=on_session, cancel=cancel, gate=gate,
                                 unknown_command_to_model=to_model,
-                                fast_end=fast_end and not plan.include_hook_events)
+                                fast_end=fast_end and not plan.include_hook_events, prompt_origin=prompt_origin)
 
     outcome = run(prompt, submitted)
     turns = [outcome]
@@ -210,17 +327,20 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
         result = result_message(
             records, duration_ms=None, duration_api_ms=None, estimate_timings=True,
             num_turns=sum(count_turns(t.records) for t in turns), previous=previous, **timing, **common)
-    for notice in prep.notices:
+    origin = (outcome.prompt_record or {}).get("origin") if prompt_origin is not None else None
+    if isinstance(origin, dict):
+        # -p's result of a turn it did not start from a prompt says where it came from (before its counters)
+        items = list(result.items())
+        at = next((i for i, (k, _) in enumerate(items) if k in ("subagent_stats", "safety_stops", "is_error")),
+                  len(items))
+        result = dict([*items[:at], ("origin", origin), *items[at:]])
+    for notice in (prep.notices if prompt_origin is None else ()):
         if plan.output_format == "stream-json" or emitter.collect:
             emitter.line(messages.informational_line(notice, session_id=session_id,
                                                      timestamp=messages.line_timestamp(time.time())))
         else:
             err(notice.rstrip("\n"))
-    emitter.last_result = result
-    stderr_text, code = emitter.result(result)
-    if stderr_text:
-        err(stderr_text.rstrip("\n"))
-    return code
+    return _Done(result, records, outcome.prompt_record)
 
 
 def stream_input_error(line: str, version: str, exc: ValueError) -> str:

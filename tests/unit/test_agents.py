@@ -1,0 +1,137 @@
+"""Background agents (2.1.329): what a turn launched, the notification turn, and the task lines, from
+a recorded interactive session and the lines real ``claude -p`` printed for the same prompt
+(tests/data/agents/README.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from claude_bridge_tmux.follow import agents
+from claude_bridge_tmux.follow.engine import AnnounceSession, Finish, Records, TurnEngine, TurnOptions
+from claude_bridge_tmux.follow.localcmd import record_time
+from claude_bridge_tmux.follow.tree import TurnTree, find_prompt
+from claude_bridge_tmux.output import messages
+from claude_bridge_tmux.output.tasks import TaskBook
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "agents" / "2.1.329"
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+MAIN, AGENT, PRINT = load("main.jsonl"), load("agent.jsonl"), load("print.jsonl")
+
+
+def first_turn() -> list[dict]:
+    prompt = find_prompt(MAIN, text="go MOCK:script=agent")
+    assert prompt is not None
+    return TurnTree(prompt["uuid"]).add_all(MAIN).ordered()
+
+
+def test_the_launch_is_read_from_the_agent_call_s_tool_result():
+    [launch] = agents.background_launches(first_turn())
+    call = next(b for r in MAIN if r["type"] == "assistant" for b in r["message"]["content"] if b["type"] == "tool_use")
+    assert (launch.tool_use_id, launch.description, launch.prompt) == (call["id"], "Sub task", "sub MOCK:tool=echo_subtool")
+    assert launch.output_file.endswith(f"/tasks/{launch.agent_id}.output")
+    assert agents.background_launches(AGENT) == []          # (the agent's own records launch nothing)
+
+
+def test_the_notification_names_the_task_and_its_outcome():
+    [launch] = agents.background_launches(first_turn())
+    [op] = [r for r in MAIN if r.get("type") == "queue-operation" and r.get("operation") == "enqueue"]
+    fields = agents.notification_fields(op["content"])
+    assert fields["task-id"] == launch.agent_id and fields["tool-use-id"] == launch.tool_use_id
+    assert (fields["status"], fields["result"], fields["tool_uses"]) == ("completed", "MOCK-TOOL-DONE: subtool", "1")
+    assert agents.notified_tasks(op["content"]) == {launch.agent_id}
+    # the first turn's own records do not name it: claude starts a turn of its own for it
+    assert agents.notified_tasks(json.dumps(first_turn())) == set()
+    [prompt] = [r for r in MAIN if agents.is_notification_prompt(r)]
+    assert agents.notified_tasks(agents.notification_text(prompt)) == {launch.agent_id}
+
+
+def test_the_notification_turn_is_followed_from_records_read_before_it_began():
+    """The engine of a turn claude starts itself finds its prompt by origin, also among records read
+    during the previous turn (ClaudeSession carries them: ``later_records``)."""
+    start = min(t for t in map(record_time, MAIN) if t)
+    first = TurnEngine("go MOCK:script=agent", started=0.0, wall_start=start - 1,
+                       options=TurnOptions(session_known=True))
+    first.feed(Records(MAIN), 1.0)
+    acts = first.decide(1.0)
+    assert isinstance(acts[-1], Finish) and acts[-1].outcome.end == "turn_duration"
+    later = first.later_records()
+    assert any(agents.is_notification_prompt(r) for r in later)
+    assert not any(r.get("uuid") in {x.get("uuid") for x in acts[-1].outcome.records} for r in later)
+    end = max(t for t in map(record_time, MAIN) if t)
+    cont = TurnEngine("", started=2.0, wall_start=end + 5,      # (begun after every record was written)
+                      options=TurnOptions(session_known=True, prompt_origin=agents.NOTIFICATION_ORIGIN))
+    cont.feed(Records(later), 2.0)
+    acts = cont.decide(2.0)
+    announce = next(a for a in acts if isinstance(a, AnnounceSession))
+    assert agents.is_notification_prompt(announce.prompt)
+    assert isinstance(acts[-1], Finish)
+    texts = [b.get("text") for r in acts[-1].outcome.records if r["type"] == "assistant" for b in r["message"]["content"]]
+    assert texts == ["MOCK-SCRIPT-END"]
+
+
+def no_ids(content: list[dict]) -> list[dict]:
+    """Content blocks without their ids (the reference is another run)."""
+    return [{k: v for k, v in b.items() if k not in ("id", "tool_use_id")} for b in content]
+
+
+def _print_lines(subtype: str) -> list[dict]:
+    return [r for r in PRINT if r.get("subtype") == subtype]
+
+
+def test_task_lines_have_claude_p_s_shapes():
+    book = TaskBook(lambda: "S", new_uuid=lambda: "U")
+    [launch] = agents.background_launches(first_turn())
+    call = next(b for r in MAIN if r["type"] == "assistant" for b in r["message"]["content"] if b["type"] == "tool_use")
+    changed, started = book.launched(launch, call["input"])
+    assert book.launched(launch, call["input"]) == []                     # once per agent
+    ref_changed, ref_started = _print_lines("background_tasks_changed")[0], _print_lines("task_started")[0]
+    no_run_id = lambda d: {k: v for k, v in d.items() if k != "run_id"}  # noqa: E731 - (see output/tasks.py)
+    assert list(started) == list(no_run_id(ref_started))
+    for k in ("description", "subagent_type", "is_backgrounded", "spawn_depth", "task_type", "prompt"):
+        assert started[k] == ref_started[k], k
+    assert [list(no_run_id(t)) for t in changed["tasks"]] == [list(no_run_id(t)) for t in ref_changed["tasks"]]
+
+    def translate(rec):
+        return messages.stream_messages({k: v for k, v in rec.items() if k != "isSidechain"}, session_id="S",
+                                        version="2.1.329")
+    task = book.tasks[launch.agent_id]
+    lines = book.agent_lines(task, AGENT, translate)
+    assert book.agent_lines(task, AGENT, translate) == []                # nothing twice
+    ref = [r for r in PRINT if r.get("parent_tool_use_id") or r.get("subtype") == "task_progress"]
+    assert [(r["type"], r.get("subtype")) for r in lines] == [(r["type"], r.get("subtype")) for r in ref]
+    for ours, theirs in zip(lines, ref, strict=True):
+        assert list(ours) == [k for k in theirs if not (ours["type"] == "system" and k == "run_id")]
+        if ours["type"] != "system":
+            assert no_ids(ours["message"]["content"]) == no_ids(theirs["message"]["content"])
+            assert (ours["parent_tool_use_id"], ours["agent_id"]) == (launch.tool_use_id, launch.agent_id)
+
+    [op] = [r for r in MAIN if r.get("type") == "queue-operation" and r.get("operation") == "enqueue"]
+    fields = agents.notification_fields(op["content"])
+    updated, notification, after = book.finished(fields, 1234, "RUN")
+    assert book.finished(fields, 1234, "RUN") == []                        # once
+    ref_n = _print_lines("task_notification")[0]
+    assert list(notification) == list(ref_n) and list(updated) == list(_print_lines("task_updated")[0])
+    assert (notification["status"], notification["summary"], notification["summary_is_report"]) == \
+        (ref_n["status"], ref_n["summary"], ref_n["summary_is_report"])
+    assert notification["usage"]["tool_uses"] == ref_n["usage"]["tool_uses"]
+    assert updated["patch"] == {"status": "completed", "end_time": 1234} and updated["run_id"] == "RUN"
+    assert after["tasks"] == [] == _print_lines("background_tasks_changed")[-1]["tasks"]
+
+
+@pytest.mark.parametrize("text,ids", [
+    ("<task-notification>\n<task-id>a1</task-id>\n</task-notification>", {"a1"}),
+    ("<task-notification><task-id>a1</task-id></task-notification><task-notification><task-id>b2</task-id>"
+     "</task-notification>", {"a1", "b2"}),
+    ("agentId: a1 (internal ID)", set()),
+    (None, set()),
+])
+def test_notified_tasks(text, ids):
+    assert agents.notified_tasks(text) == ids
