@@ -42,10 +42,10 @@ from claude_bridge_tmux.follow.engine import (
     TurnOutcome,
 )
 from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
-from claude_bridge_tmux.follow.tree import TurnTree
+from claude_bridge_tmux.follow.tree import TurnTree, parse_line
 from claude_bridge_tmux.host import hooks as hookmod
 from claude_bridge_tmux.host.paths import new_run_dir
-from claude_bridge_tmux.host.preseed import config_dir
+from claude_bridge_tmux.host.preseed import config_dir, global_config_path, remove_orphaned_temp_files
 from claude_bridge_tmux.host.proc import descendants, reap_tree
 from claude_bridge_tmux.ops import registry
 from claude_bridge_tmux.tmux import screen as screenmod
@@ -150,6 +150,9 @@ class ClaudeSession:
         self.last_submit_at: float | None = None   # monotonic: prompt handed to claude (last turn)
         self.last_end_at: float | None = None      # monotonic: end of the last turn detected
         self._unsettled: TurnTree | None = None     # a fast-ended turn whose turn_duration is not read yet
+        self._carried: list[dict] = []              # read during a turn, for what comes after it (next read)
+        self.queue_operations: list[dict] = []      # every queue-operation record read (follow/agents.py)
+        self.turn_prompt: dict | None = None        # the prompt record of the turn being followed, once known
         self._settle_lock = threading.Lock()
         self.closed = False
         self.trust_leased = False                  # this run holds temporary trust for its cwd (preseed lease)
@@ -255,6 +258,9 @@ class ClaudeSession:
             killed = reap_tree(tree, wait_exit)
             if killed:
                 self.log(f"killed {len(killed)} process(es) left after the pane closed: {killed}")
+            # a claude killed (or crashed) while writing ~/.claude.json leaves its temp file there
+            for path in remove_orphaned_temp_files(global_config_path(self.env), tree):
+                self.log(f"removed {path.name}, left by a claude of this session")
 
     def discard_transcripts(self) -> list[Path]:
         """--no-session-persistence: undo what this session wrote under ``projects/`` (call after
@@ -307,10 +313,25 @@ class ClaudeSession:
         """Transcript records written since the last read (outside a turn: e.g. after an interrupt)."""
         return self._read_records()
 
-    def _read_records(self) -> list[dict]:
-        if self._reader is None:
+    def subagent_records(self, agent_id: str) -> list[dict]:
+        """The records of background agent ``agent_id`` of this session so far (its own transcript,
+        ``<session>/subagents/agent-<id>.jsonl`` beside the session's file); [] when there is none."""
+        if self._reader is None or not agent_id or "/" in agent_id:
             return []
-        return self._reader.read_new()
+        path = self._reader.path.with_suffix("") / "subagents" / f"agent-{agent_id}.jsonl"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return []
+        return [r for r in (parse_line(line) for line in data.split(b"\n") if line.strip()) if r is not None]
+
+    def _read_records(self) -> list[dict]:
+        carried, self._carried = self._carried, []
+        if self._reader is None:
+            return carried
+        new = self._reader.read_new()
+        self.queue_operations.extend(r for r in new if r.get("type") == "queue-operation")
+        return carried + new if carried else new
 
     def screen(self) -> list[str]:
         return self.pane.screen() if self.pane else []
@@ -319,8 +340,8 @@ class ClaudeSession:
         """The trust dialog for a cwd this run holds temporary trust for (``trust_leased``): another
         claude rewrote ~/.claude.json from a stale copy and dropped the bridge's entry before this one
         read it. Confirming it ("1. Yes, I trust this folder", the default) gives the same trust the
-        lease gave, and the lease's release takes it back. True when Enter was pressed (at most 3 times,
-        1 s apart)."""
+        lease gave, and the lease's release takes it back. True while it is being answered (a key
+        pressed now or under 0.5 s ago, at most 6 keys); False once that is exhausted."""
         if dialog is None or dialog.kind != "trust" or not self.trust_leased or self.pane is None:
             return False
         rows = [r.strip() for r in lines]
@@ -329,7 +350,9 @@ class ClaudeSession:
         if yes is None or chosen is None:
             return False
         now = time.monotonic()
-        if self._trust_answers >= 6 or now - self._trust_answered_at < 0.5:
+        if self._trust_answers >= 6:
+            return False
+        if now - self._trust_answered_at < 0.5:
             return True
         self._trust_answers += 1
         self._trust_answered_at = now
@@ -499,7 +522,8 @@ class ClaudeSession:
                  on_session: Callable[[SessionInfo], None] | None = None,
                  cancel: threading.Event | None = None,
                  gate: enginemod.Gate | None = None,
-                 unknown_command_to_model: bool = False, fast_end: bool = False) -> TurnOutcome:
+                 unknown_command_to_model: bool = False, fast_end: bool = False,
+                 prompt_origin: str | None = None) -> TurnOutcome:
         """Follow one turn to its end; submit ``prompt`` by paste unless ``submitted`` (given at launch).
 
         The decisions are :class:`~claude_bridge_tmux.follow.engine.TurnEngine`'s; this loop only
@@ -507,7 +531,8 @@ class ClaudeSession:
         ``on_record(record)`` is called once per turn record in tree order as records become
         available (for streaming); ``on_session(info)`` once, when the session's model and id are known.
         ``gate(turn_records, tool_use_id, call)`` answers the tool gate of a session started with
-        ``gate_tools``; ``fast_end`` and ``unknown_command_to_model``: see ``TurnOptions``.
+        ``gate_tools``; ``fast_end``, ``unknown_command_to_model`` and ``prompt_origin`` (a turn claude
+        starts itself: nothing is submitted, pass ``submitted=True``): see ``TurnOptions``.
         Raises TurnError (one-line reason, the pane's last lines, ``kind``).
         """
         assert self.pane is not None
@@ -526,7 +551,7 @@ class ClaudeSession:
                            permission_grace_s=RELAY_PERMISSION_GRACE_S if self.relays_permissions
                            else enginemod.PERMISSION_GRACE_S,
                            session_known=self.info.model is not None and self.info.source is not None,
-                           deadline=deadline, gate=gate)
+                           deadline=deadline, gate=gate, prompt_origin=prompt_origin)
         engine = TurnEngine(prompt, started=started, wall_start=wall_start, options=opts)
         self._trace("turn", prompt=prompt, wall_start=wall_start, pasted=opts.pasted, fast_end=fast_end,
                     unknown_command_to_model=unknown_command_to_model,
@@ -546,14 +571,16 @@ class ClaudeSession:
                 dead, status = self.pane.status()
                 rows = self.pane.screen(history=dead)
                 self._trace("screen", rows=rows, dead=dead, status=status)
-                if not dead and self._answer_trust(rows, screenmod.find_dialog(rows)):
-                    rows = [r for r in rows if "trust" not in r]   # (being answered: not a failure)
-                engine.feed(Screen(rows, dead, status), now)
+                # a trust dialog being answered is not shown to the engine (its "No, exit" row would
+                # read as an unknown dialog); one that stays up past the answers is
+                if dead or not self._answer_trust(rows, screenmod.find_dialog(rows)):
+                    engine.feed(Screen(rows, dead, status), now)
             for act in engine.decide(now):
                 if isinstance(act, EmitRecord):
                     if on_record is not None:
                         on_record(act.record)
                 elif isinstance(act, AnnounceSession):
+                    self.turn_prompt = act.prompt
                     if on_session is not None:
                         on_session(self.info)
                 elif isinstance(act, AnswerGate):
@@ -570,6 +597,7 @@ class ClaudeSession:
                     self.paste_prompt(act.text, deadline)
                 elif isinstance(act, Finish):
                     self._trace("finish", end=act.outcome.end)
+                    self._carried = engine.later_records()
                     self.log(f"turn complete ({act.outcome.end})")
                     self.last_end_at = time.monotonic()
                     registry.set_state(self, "idle")

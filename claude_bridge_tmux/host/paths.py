@@ -9,6 +9,7 @@ Both can be overridden with ``CLAUDE_BRIDGE_RUNTIME_DIR`` / ``CLAUDE_BRIDGE_STAT
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -84,13 +85,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, unchanged: Callable
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = _temp_copy(path, data, mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
         if unchanged is not None and not unchanged():
             raise Changed(str(path))
         os.replace(tmp, path)
@@ -99,6 +95,67 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, unchanged: Callable
             os.unlink(tmp)
         raise
     return path
+
+
+def _temp_copy(path: Path, data: bytes, mode: int) -> str:
+    """A temp file beside ``path`` holding ``data`` (fsynced, ``mode``); its name. Raises OSError
+    (nothing left behind)."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _renameat2_exchange(a: str, b: str) -> int:
+    """``renameat2(a, b, RENAME_EXCHANGE)``: 0, or the errno (ENOSYS when libc lacks the call)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return errno.ENOSYS
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return 0
+    return ctypes.get_errno()
+
+
+def exchange_write(path: Path, data: bytes) -> tuple[tuple[int, int, int], bytes] | None:
+    """Put ``data`` in place of the existing file ``path`` by swapping a temp file with it in one step
+    (Linux ``renameat2(RENAME_EXCHANGE)``), keeping its mode. Unlike a rename over it, the version
+    displaced is never lost, whoever wrote it: returns its (inode, mtime ns, size) and its bytes, so a
+    caller that finds it is not the version it read can merge it back. None when the swap is not
+    available here (no such call, a file system without it, ``path`` missing): nothing was written.
+    Raises OSError; the temp file is always removed."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return None
+    tmp = _temp_copy(path, data, mode)
+    try:
+        err = _renameat2_exchange(tmp, str(path))
+        if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.ENOENT):
+            return None
+        if err:
+            raise OSError(err, os.strerror(err), str(path))
+        st = os.stat(tmp)
+        with open(tmp, "rb") as f:
+            old = f.read()
+        return (st.st_ino, st.st_mtime_ns, st.st_size), old
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def write_private(path: Path, data: bytes) -> Path:

@@ -28,16 +28,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claude_bridge_tmux.errors import SetupError
-from claude_bridge_tmux.host.paths import Changed, atomic_write
+from claude_bridge_tmux.host.paths import Changed, atomic_write, exchange_write
+from claude_bridge_tmux.host.proc import process_gone
 
 API_KEY_SUFFIX_LEN = 20
 NOTICE_KEY = "autoModeClassifierBillingNoticeAcknowledgedAt"
@@ -61,6 +63,21 @@ def global_config_path(env: dict[str, str]) -> Path:
     if env.get("CLAUDE_CONFIG_DIR"):
         return Path(env["CLAUDE_CONFIG_DIR"]) / ".claude.json"
     return Path(env.get("HOME") or os.path.expanduser("~")) / ".claude.json"
+
+
+def remove_orphaned_temp_files(config_path: Path, pids: Iterable[int]) -> list[Path]:
+    """Remove the temp files claude left next to its config when it was killed while writing it:
+    claude writes ``<name>.tmp.<pid>.<hex>`` and renames it over ``<name>`` (seen on 2.1.329). Only
+    files of ``pids`` (processes the bridge started) that are gone now are touched. Returns them."""
+    removed = []
+    for pid in pids:
+        if not process_gone(pid):
+            continue
+        for tmp in config_path.parent.glob(f"{glob.escape(config_path.name)}.tmp.{int(pid)}.*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 @contextlib.contextmanager
@@ -120,23 +137,62 @@ MERGE_TRIES = 8
 
 def update_config(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
     """Read ``path``, apply ``change(config) -> new config | None (nothing to write)`` and write the
-    result atomically, unless the file was replaced between the read and the rename (claude and
-    other programs write ~/.claude.json without the bridge's lock): then read, merge and try again
-    (MERGE_TRIES times; the last try writes). Returns the config as written (or as read). Raises
-    PreseedError, OSError."""
-    for attempt in range(MERGE_TRIES):
+    result atomically. claude and other programs write ~/.claude.json without the bridge's lock, so
+    a version written between the read and the write must not be lost: the new file is swapped in
+    (:func:`host.paths.exchange_write`) and, when the version it displaced is not the one read, that
+    version's changes are merged back and ``change`` applied again (MERGE_TRIES times). Where the swap
+    is not available, the rename is skipped when the file changed since the read, and the last try
+    writes. Returns the config as written (or as read). Raises PreseedError, OSError."""
+    foreign: list[tuple[dict[str, Any], dict[str, Any]]] = []   # (what was read, what displaced it)
+    written: dict[str, Any] = {}
+    # (a swap loses nothing, so it may be retried longer: each retry means another write landed in
+    # the few milliseconds between a read and its swap)
+    for attempt in range(MERGE_TRIES * 4):
         seen = stamp(path)
         config = read_config(path)
+        base = config
+        for before, theirs in foreign:
+            config = _reapply(config, before, theirs)
         new = change(config)
         if new is None or new is config:
-            return config
-        last = attempt == MERGE_TRIES - 1
+            if not foreign or config == base:
+                return config
+            new = config            # (the foreign changes alone still have to go back in)
+        last = attempt >= MERGE_TRIES - 1
+        written = new
+        data = json.dumps(new, indent=2, ensure_ascii=False).encode("utf-8")
+        swapped = exchange_write(path, data) if seen is not None else None
+        if swapped is not None:
+            displaced, old = swapped
+            if displaced == seen:
+                return new
+            try:
+                displaced_config: Any = json.loads(old)
+            except ValueError:
+                displaced_config = None       # (a file that is not JSON: nothing of it to keep)
+            if isinstance(displaced_config, dict):
+                foreign.append((base, displaced_config))
+            continue
         try:
             write_atomic(path, new, unchanged=None if last else (lambda seen=seen: stamp(path) == seen))
             return new
         except Changed:
             continue
-    raise AssertionError("unreachable")
+    return written
+
+
+def _reapply(config: dict[str, Any], before: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the top-level changes ``theirs`` made to ``before`` (set, changed or removed keys)."""
+    out = dict(config)
+    for k in theirs.keys() | before.keys():
+        if k not in theirs:
+            out.pop(k, None)
+        elif before.get(k, _MISSING) != theirs[k]:
+            out[k] = theirs[k]
+    return out
+
+
+_MISSING = object()
 
 
 def is_trusted(config: dict[str, Any], cwd: str) -> bool:

@@ -21,6 +21,7 @@ reaches them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -156,6 +158,11 @@ class Relay:
     def _command(self, name: str, pid: int) -> str:
         return waiting_sink_command(self.dir, name, self.dir / "answers", alive_pid=pid)
 
+    def mcp_ready_file(self, server: str) -> Path:
+        """The file created once claude has listed the tools of SDK server ``server`` (interactive claude
+        connects MCP servers while it takes prompts; ``-p`` waits for them before its first request)."""
+        return self.dir / f"mcp-ready-{hashlib.sha256(server.encode()).hexdigest()[:16]}"
+
     def use_sdk_mcp_servers(self, claude_args: list[str], cwd: str) -> list[str]:
         """Rewrite every ``--mcp-config`` value of ``claude_args`` (in place) so that the SDK's
         in-process servers are reached through this relay; returns their names."""
@@ -256,6 +263,10 @@ class Relay:
                           "error": {"code": -32603, "message": str(body.get("error") or "SDK error")}}
                 with lock, contextlib.suppress(OSError):
                     conn.sendall(orjson.dumps(reply) + b"\n")
+                if message.get("method") == "tools/list":
+                    # claude has this server's tools now: the first prompt may go (ClaudeSession.ready_files)
+                    with contextlib.suppress(OSError):
+                        self.mcp_ready_file(server).touch(mode=0o600)
 
             for raw in lines:
                 try:

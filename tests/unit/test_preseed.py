@@ -181,3 +181,52 @@ def test_trust_a_stale_write_brings_back_after_the_release_is_revoked_again(tmp_
     assert now["projects"]["/mine"]["hasTrustDialogAccepted"] is True
     if other is not None:
         other.release()
+
+
+def test_a_write_that_lands_between_the_check_and_the_swap_is_merged_back(tmp_path, monkeypatch):
+    """Another program replaces ~/.claude.json in the instant between the bridge's last look and its
+    own write: the bridge swaps its version in (renameat2 RENAME_EXCHANGE), finds the version it
+    displaced is not the one it read, and merges that one's changes back: nothing is lost."""
+    import json as _json
+
+    from claude_bridge_tmux.host import paths
+    from claude_bridge_tmux.host.preseed import update_config
+    path = tmp_path / ".claude.json"
+    path.write_text(_json.dumps({"a": 1, "gone": 1}))
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    if paths.exchange_write(probe, b"y") is None:
+        pytest.skip("no RENAME_EXCHANGE on this file system")
+    real = paths._renameat2_exchange
+    raced = []
+
+    def exchange(a, b):
+        if not raced:            # the other program's rename lands right before the bridge's swap
+            raced.append(1)
+            other = tmp_path / "other.tmp"
+            other.write_text(_json.dumps({"a": 2, "writtenMeanwhile": True}))
+            other.replace(path)
+        return real(a, b)
+    monkeypatch.setattr(paths, "_renameat2_exchange", exchange)
+    written = update_config(path, lambda config: dict(config, bridgeKey=True))
+    assert raced == [1]          # (the other write did land inside the bridge's write)
+    assert _json.loads(path.read_text()) == {"a": 2, "writtenMeanwhile": True, "bridgeKey": True} == written
+    assert not list(tmp_path.glob(".claude.json.*.tmp"))
+
+
+def test_orphaned_claude_temp_files_of_gone_processes_are_removed(tmp_path):
+    import subprocess
+
+    from claude_bridge_tmux.host.preseed import remove_orphaned_temp_files
+    path = tmp_path / ".claude.json"
+    path.write_text("{}")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    alive = os.getpid()
+    mine = tmp_path / f".claude.json.tmp.{gone.pid}.a28f53c86304"
+    running = tmp_path / f".claude.json.tmp.{alive}.0123"
+    bridge_tmp = tmp_path / ".claude.json.abcd1234.tmp"
+    for p in (mine, running, bridge_tmp):
+        p.write_text("{")
+    assert remove_orphaned_temp_files(path, [gone.pid, alive]) == [mine]
+    assert not mine.exists() and running.exists() and bridge_tmp.exists()
