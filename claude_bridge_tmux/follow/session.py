@@ -57,6 +57,7 @@ CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyw
 IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
 EXIT_WAIT = 3.0           # s claude and its children get to exit after the pane is closed (then SIGKILL)
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
+TRUST_MOVE_WAIT_S = 3.0   # s a Down/Up in the trust dialog may take to show before it is pressed again
 READY_FILES_S = 15.0      # s from the start to wait for ``ready_files`` (then the prompt goes anyway)
 RELAY_PERMISSION_GRACE_S = 600.0  # s a permission dialog may wait for the Agent SDK's can_use_tool answer
 
@@ -158,6 +159,7 @@ class ClaudeSession:
         self.trust_leased = False                  # this run holds temporary trust for its cwd (preseed lease)
         self._trust_answers = 0
         self._trust_answered_at = float("-inf")
+        self._trust_moved_from: int | None = None   # the selected row when the last Down/Up was pressed
         self._input_lock = threading.Lock()        # typing a prompt vs. Shift+Tab from the SDK
         # files that must exist before the first prompt is typed (the bridge's own MCP server has
         # listed its tools); waited for at most READY_FILES_S from the start
@@ -341,7 +343,9 @@ class ClaudeSession:
         claude rewrote ~/.claude.json from a stale copy and dropped the bridge's entry before this one
         read it. Confirming it ("1. Yes, I trust this folder", the default) gives the same trust the
         lease gave, and the lease's release takes it back. True while it is being answered (a key
-        pressed now or under 0.5 s ago, at most 6 keys); False once that is exhausted."""
+        pressed now or under 0.5 s ago, at most 6 keys); False once that is exhausted. A Down/Up is
+        pressed again only once the screen shows it moved the selection (or after TRUST_MOVE_WAIT_S):
+        under load the pane may still show the old selection, and a second Down would wrap to "No, exit"."""
         if dialog is None or dialog.kind != "trust" or not self.trust_leased or self.pane is None:
             return False
         rows = [r.strip() for r in lines]
@@ -354,10 +358,13 @@ class ClaudeSession:
             return False
         if now - self._trust_answered_at < 0.5:
             return True
+        if chosen != yes and self._trust_moved_from == chosen and now - self._trust_answered_at < TRUST_MOVE_WAIT_S:
+            return True     # the last move is not on screen yet: a second one could go past "Yes"
         self._trust_answers += 1
         self._trust_answered_at = now
         # (2.1.329 also draws a variant with "No, exit" first and selected: move to "Yes" first)
         key = "Enter" if chosen == yes else ("Down" if chosen < yes else "Up")
+        self._trust_moved_from = None if key == "Enter" else chosen
         self.log(f"trust dialog for a leased cwd (the entry was lost to a stale write): {key}")
         self.pane.send_keys(key)
         return True

@@ -131,12 +131,14 @@ def _renameat2_exchange(a: str, b: str) -> int:
     return ctypes.get_errno()
 
 
-def exchange_write(path: Path, data: bytes) -> tuple[tuple[int, int, int], bytes] | None:
+def exchange_write(path: Path, data: bytes,
+                   unchanged: Callable[[], bool] | None = None) -> tuple[tuple[int, int, int], bytes] | None:
     """Put ``data`` in place of the existing file ``path`` by swapping a temp file with it in one step
     (Linux ``renameat2(RENAME_EXCHANGE)``), keeping its mode. Unlike a rename over it, the version
     displaced is never lost, whoever wrote it: returns its (inode, mtime ns, size) and its bytes, so a
     caller that finds it is not the version it read can merge it back. None when the swap is not
     available here (no such call, a file system without it, ``path`` missing): nothing was written.
+    ``unchanged()``: as for :func:`atomic_write`, asked right before the swap (raises ``Changed``).
     Raises OSError; the temp file is always removed."""
     try:
         mode = path.stat().st_mode & 0o7777
@@ -144,6 +146,8 @@ def exchange_write(path: Path, data: bytes) -> tuple[tuple[int, int, int], bytes
         return None
     tmp = _temp_copy(path, data, mode)
     try:
+        if unchanged is not None and not unchanged():
+            raise Changed(str(path))
         err = _renameat2_exchange(tmp, str(path))
         if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.ENOENT):
             return None

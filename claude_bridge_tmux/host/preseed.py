@@ -34,6 +34,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -138,11 +139,13 @@ MERGE_TRIES = 8
 def update_config(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
     """Read ``path``, apply ``change(config) -> new config | None (nothing to write)`` and write the
     result atomically. claude and other programs write ~/.claude.json without the bridge's lock, so
-    a version written between the read and the write must not be lost: the new file is swapped in
-    (:func:`host.paths.exchange_write`) and, when the version it displaced is not the one read, that
-    version's changes are merged back and ``change`` applied again (MERGE_TRIES times). Where the swap
-    is not available, the rename is skipped when the file changed since the read, and the last try
-    writes. Returns the config as written (or as read). Raises PreseedError, OSError."""
+    a version written between the read and the write must not be lost. Right before the write, a
+    file changed since the read is read and merged again. The new file is then swapped in
+    (:func:`host.paths.exchange_write`): when the version it displaced still is not the one read
+    (it landed in the microseconds between that look and the swap), that version's changes are merged
+    back and ``change`` applied again. Where the swap is not available, the last of MERGE_TRIES tries
+    renames over whatever is there. Returns the config as written (or as read). Raises PreseedError,
+    OSError."""
     foreign: list[tuple[dict[str, Any], dict[str, Any]]] = []   # (what was read, what displaced it)
     written: dict[str, Any] = {}
     # (a swap loses nothing, so it may be retried longer: each retry means another write landed in
@@ -161,7 +164,12 @@ def update_config(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] 
         last = attempt >= MERGE_TRIES - 1
         written = new
         data = json.dumps(new, indent=2, ensure_ascii=False).encode("utf-8")
-        swapped = exchange_write(path, data) if seen is not None else None
+        try:
+            # (a version that landed since the read is merged into before anything is written: a
+            # swap that then finds one has let readers see a version without it for a moment)
+            swapped = exchange_write(path, data, unchanged=partial(_same, path, seen)) if seen is not None else None
+        except Changed:
+            continue
         if swapped is not None:
             displaced, old = swapped
             if displaced == seen:
@@ -179,6 +187,10 @@ def update_config(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] 
         except Changed:
             continue
     return written
+
+
+def _same(path: Path, seen: tuple[int, int, int] | None) -> bool:
+    return stamp(path) == seen
 
 
 def _reapply(config: dict[str, Any], before: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
