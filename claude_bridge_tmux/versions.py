@@ -106,6 +106,9 @@ class Dialect:
     #: --system-prompt with --system-prompt-file: the file's text and the flag's are joined (2.1.197
     #: refuses the pair: "Cannot use both --system-prompt and --system-prompt-file")
     system_prompt_pair_joined: bool
+    #: an Agent call's agent runs in the foreground, inside the turn; ``-p`` prints its task lines in
+    #: the 2.1.197 shapes before the call's tool_result (2.1.329: in the background, output/tasks.py)
+    foreground_agent_lines: bool
 
 
 _NEW = (2, 1, 329)
@@ -123,4 +126,5 @@ def dialect(version: str | None) -> Dialect:
                    resume_any_project=new, stream_input_error_v2=new, set_model_v2=new,
                    settings_path_resolved=new, restores_cost_state=new, clear_resets_cost=new,
                    local_command_api_ms_zero=new, structured_retries_cost_all=new,
-                   session_start_fork_source=new, system_prompt_pair_joined=new)
+                   session_start_fork_source=new, system_prompt_pair_joined=new,
+                   foreground_agent_lines=not new)

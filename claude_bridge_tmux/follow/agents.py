@@ -13,7 +13,7 @@ transcript records (dicts as in follow/tree.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from claude_bridge_tmux.follow.tree import Record, content_text
@@ -35,21 +35,53 @@ class Launch:
     output_file: str
 
 
-def background_launches(records: Iterable[Record]) -> list[Launch]:
-    """The background agents launched by the main thread's tool results among ``records``."""
-    out = []
+def _agent_results(records: Iterable[Record]) -> Iterator[tuple[dict, str]]:
+    """(``toolUseResult``, tool_use_id) of each main-thread tool result among ``records`` that names an agent."""
     for rec in records:
         if rec.get("type") != "user" or rec.get("isSidechain"):
             continue
         result = rec.get("toolUseResult")
-        if not isinstance(result, dict) or result.get("status") != "async_launched" or not result.get("agentId"):
+        if not isinstance(result, dict) or not result.get("agentId"):
             continue
         content = (rec.get("message") or {}).get("content")
         tool_use_id = next((b.get("tool_use_id") for b in content if isinstance(b, dict)
                             and b.get("type") == "tool_result"), None) if isinstance(content, list) else None
-        out.append(Launch(str(result["agentId"]), str(tool_use_id or ""), str(result.get("description") or ""),
-                          str(result.get("prompt") or ""), str(result.get("outputFile") or "")))
+        yield result, str(tool_use_id or "")
+
+
+def background_launches(records: Iterable[Record]) -> list[Launch]:
+    """The background agents launched by the main thread's tool results among ``records``."""
+    return [Launch(str(result["agentId"]), tool_use_id, str(result.get("description") or ""),
+                   str(result.get("prompt") or ""), str(result.get("outputFile") or ""))
+            for result, tool_use_id in _agent_results(records) if result.get("status") == "async_launched"]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A foreground agent's end, from its Agent call's tool_result (2.1.197: ``toolUseResult`` with
+    ``status: "completed"``): ``total_tokens``, ``tool_uses``, ``duration_ms`` as the CLI counted them."""
+
+    launch: Launch
+    status: str
+    total_tokens: int
+    tool_uses: int
+    duration_ms: int
+
+
+def foreground_ends(records: Iterable[Record]) -> list[Finished]:
+    """The foreground agents whose Agent call's tool_result is among ``records`` (main thread)."""
+    out = []
+    for result, tool_use_id in _agent_results(records):
+        if result.get("status") == "async_launched" or result.get("isAsync"):
+            continue
+        launch = Launch(str(result["agentId"]), tool_use_id, "", str(result.get("prompt") or ""), "")
+        out.append(Finished(launch, str(result.get("status") or "completed"), _int(result.get("totalTokens")),
+                            _int(result.get("totalToolUseCount")), _int(result.get("totalDurationMs"))))
     return out
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def notified_tasks(text: str | None) -> set[str]:

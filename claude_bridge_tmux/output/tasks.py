@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from claude_bridge_tmux.follow.agents import Launch
+from claude_bridge_tmux.follow.agents import Finished, Launch
 from claude_bridge_tmux.follow.localcmd import record_time
 from claude_bridge_tmux.follow.tree import Record
 
@@ -85,8 +85,11 @@ class TaskBook:
                           prompt=launch.prompt)
         return [self._running_line(), started]
 
-    def agent_lines(self, task: Task, records: list[Record], translate: Callable[[Record], list[dict]]) -> list[dict]:
-        """The lines of the agent's records not printed yet (its prompt record excluded), in file order."""
+    def agent_lines(self, task: Task, records: list[Record], translate: Callable[[Record], list[dict]], *,
+                    foreground: bool = False) -> list[dict]:
+        """The lines of the agent's records not printed yet (its prompt record excluded), in file order.
+        ``foreground``: 2.1.197's shapes (only the agent's tool calls and results, no ``agent_id``, each
+        ``task_progress`` before its call)."""
         out: list[dict] = []
         for rec in records:
             u = rec.get("uuid")
@@ -97,30 +100,68 @@ class TaskBook:
                 task.started_at = record_time(rec)
             if rec.get("type") == "user" and not _has_tool_result(rec):
                 continue          # its prompt (-p prints the agent's messages, not the prompt it was given)
-            for line in translate(rec):
-                if line.get("type") in ("assistant", "user"):
-                    out.append(self._as_agent(line, task))
             tool = _last_tool_use(rec)
+            if foreground and rec.get("type") == "assistant" and tool is None:
+                continue          # (2.1.197 -p prints none of the agent's text)
+            lines = [self._as_agent(line, task, foreground) for line in translate(rec)
+                     if line.get("type") in ("assistant", "user")]
+            progress = []
             if tool is not None:
                 task.tool_uses += 1
                 name = str(tool.get("name") or "")
                 what = (tool.get("input") or {}).get("description") if isinstance(tool.get("input"), dict) else None
                 now = record_time(rec)
                 duration = int(max(0.0, (now or 0) - (task.started_at or now or 0)) * 1000)
-                out.append(_system("task_progress", self.session_id(), self.new_uuid, task_id=task.launch.agent_id,
-                                   tool_use_id=task.launch.tool_use_id, description=f"Running {what or name}",
-                                   subagent_type=task.subagent_type,
-                                   usage={"total_tokens": _context_tokens(rec), "tool_uses": task.tool_uses,
-                                          "duration_ms": duration},
-                                   last_tool_name=name))
+                progress.append(_system("task_progress", self.session_id(), self.new_uuid,
+                                        task_id=task.launch.agent_id, tool_use_id=task.launch.tool_use_id,
+                                        description=f"Running {what or name}", subagent_type=task.subagent_type,
+                                        usage={"total_tokens": _context_tokens(rec), "tool_uses": task.tool_uses,
+                                               "duration_ms": duration},
+                                        last_tool_name=name))
+            out += progress + lines if foreground else lines + progress
         return out
 
     @staticmethod
-    def _as_agent(line: dict, task: Task) -> dict:
+    def _as_agent(line: dict, task: Task, foreground: bool = False) -> dict:
         head = {k: line[k] for k in ("type", "message") if k in line}
         rest = {k: v for k, v in line.items() if k not in head and k not in ("parent_tool_use_id", "tool_use_result")}
-        return {**head, "parent_tool_use_id": task.launch.tool_use_id, "agent_id": task.launch.agent_id, **rest,
+        agent = {} if foreground else {"agent_id": task.launch.agent_id}
+        return {**head, "parent_tool_use_id": task.launch.tool_use_id, **agent, **rest,
                 "subagent_type": task.subagent_type, "task_description": task.launch.description}
+
+    def foreground(self, end: Finished, tool_input: Mapping[str, Any] | None, records: list[Record],
+                   translate: Callable[[Record], list[dict]], end_ms: int | None) -> list[dict]:
+        """2.1.197's lines for a foreground agent, printed before its Agent call's tool_result: the
+        start, the prompt it was given, its tool calls and results, its end (``end_ms``: epoch ms)."""
+        inp = tool_input or {}
+        launch = Launch(end.launch.agent_id, end.launch.tool_use_id, str(inp.get("description") or ""),
+                        end.launch.prompt or str(inp.get("prompt") or ""), "")
+        if launch.agent_id in self.tasks:
+            return []
+        task = Task(launch, str(inp.get("subagent_type") or "general-purpose"))
+        self.tasks[launch.agent_id] = task
+        sid = self.session_id()
+        out = [_system("task_started", sid, self.new_uuid, task_id=launch.agent_id, tool_use_id=launch.tool_use_id,
+                       description=launch.description, subagent_type=task.subagent_type, task_type=TASK_TYPE,
+                       prompt=launch.prompt)]
+        first = next((r for r in records if r.get("type") == "user"), None)
+        stamp = first.get("timestamp") if first is not None else None
+        out.append({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": launch.prompt}]},
+                    "parent_tool_use_id": launch.tool_use_id, "session_id": sid,
+                    "uuid": str(first.get("uuid")) if first is not None and first.get("uuid") else self.new_uuid(),
+                    **({"timestamp": stamp} if isinstance(stamp, str) else {}),
+                    "subagent_type": task.subagent_type, "task_description": launch.description})
+        out += self.agent_lines(task, records, translate, foreground=True)
+        patch: dict[str, Any] = {"status": end.status}
+        if end_ms is not None:
+            patch["end_time"] = end_ms
+        out.append(_system("task_updated", sid, self.new_uuid, task_id=launch.agent_id, patch=patch))
+        out.append(_system("task_notification", sid, self.new_uuid, task_id=launch.agent_id,
+                           tool_use_id=launch.tool_use_id, status=end.status, output_file="",
+                           summary=launch.description,
+                           usage={"total_tokens": end.total_tokens, "tool_uses": end.tool_uses,
+                                  "duration_ms": end.duration_ms}))
+        return out
 
     def finished(self, fields: Mapping[str, str], end_ms: int | None, run_id: str | None) -> list[dict]:
         """The end lines of the task a ``<task-notification>`` (its ``fields``, follow/agents.py) names;

@@ -144,9 +144,10 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
 
 
 class _TaskLines:
-    """Prints the task lines of background agents (output/tasks.py) into a stream-json run: the launch
-    lines as the Agent call's tool_result is printed, the agent's own lines and its end lines once
-    claude has enqueued its notification (``flush``)."""
+    """Prints the task lines of Agent calls (output/tasks.py) into a stream-json run. A background agent
+    (2.1.329): the launch lines as the call's tool_result is printed, the agent's own lines and its end
+    lines once claude has enqueued its notification (``flush``). A foreground one (2.1.197): all its
+    lines right before the call's tool_result."""
 
     def __init__(self, session: ClaudeSession, emitter: Emitter):
         self.session = session
@@ -154,6 +155,7 @@ class _TaskLines:
         self.book = tasks.TaskBook(lambda: emitter.session_id)
         self.tool_inputs: dict[str, Any] = {}
         self.seen_ops = 0
+        self.foreground = dialect(emitter.version).foreground_agent_lines
 
     def on_record(self, rec: dict) -> None:
         if rec.get("type") == "assistant":
@@ -163,6 +165,13 @@ class _TaskLines:
         for launch in agents.background_launches([rec]):
             for line in self.book.launched(launch, self.tool_inputs.get(launch.tool_use_id)):
                 self.emitter.line(line)
+        if self.foreground:
+            for end in agents.foreground_ends([rec]):
+                done = record_time(rec)
+                for line in self.book.foreground(end, self.tool_inputs.get(end.launch.tool_use_id),
+                                                 self.session.subagent_records(end.launch.agent_id), self._translate,
+                                                 int(done * 1000) if done is not None else None):
+                    self.emitter.line(line)
 
     def flush(self) -> None:
         """The end lines of every agent whose notification claude has enqueued (and its messages)."""

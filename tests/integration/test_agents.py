@@ -2,10 +2,10 @@
 
 On 2.1.329 the agent runs in the background: ``-p`` prints the task lines and the agent's own
 messages, and when the agent finishes it follows the turn claude starts for the notification (a
-second ``system/init`` … ``result``; ``text`` prints both results, ``json`` the last). On 2.1.197 the
-agent runs in the foreground inside the turn (the bridge prints the main thread only there:
-README "Differences"). The order of the lines depends on when the agent finishes against the main
-turn, so the stream-json comparison is of what is printed, not of its exact interleaving.
+second ``system/init`` … ``result``; ``text`` prints both results, ``json`` the last). There the order
+of the lines depends on when the agent finishes against the main turn, so the comparison is of what
+is printed, not of its exact interleaving. On 2.1.197 the agent runs in the foreground inside the
+turn, and its lines come in a fixed order before the Agent call's tool_result.
 """
 
 from __future__ import annotations
@@ -64,10 +64,20 @@ def test_agent_call_stream_json_is_claude_p_s(bed):
     real, ours = _lines(bed.claude_p(*args, timeout=120).stdout), _lines(bed.bridge(*args, timeout=120).stdout)
     results = [(r["result"], r["num_turns"], r["subtype"]) for r in real if r["type"] == "result"]
     assert [(r["result"], r["num_turns"], r["subtype"]) for r in ours if r["type"] == "result"] == results
+    def one(lines, subtype):
+        return next(r for r in lines if r.get("subtype") == subtype)
     if not _background(bed):
-        # 2.1.197: the main thread's lines are -p's (its foreground agent's lines are not printed)
-        main = [_kind(r) for r in real if not r.get("parent_tool_use_id") and not str(r.get("subtype")).startswith("task")]
-        assert [_kind(r) for r in ours] == main
+        # 2.1.197: the foreground agent's lines, in -p's order, keys and values (ids and times aside)
+        assert [_kind(r) for r in ours] == [_kind(r) for r in real]
+        for r, ref in zip(ours, real, strict=True):
+            assert list(r) == list(ref), (r["type"], r.get("subtype"))
+        for subtype, keys in (("task_started", ("description", "subagent_type", "task_type", "prompt")),
+                              ("task_notification", ("status", "output_file", "summary")),
+                              ("task_progress", ("description", "subagent_type", "last_tool_name"))):
+            for k in keys:
+                assert one(ours, subtype)[k] == one(real, subtype)[k], (subtype, k)
+        prompt_line = next(r for r in ours if r["type"] == "user" and r.get("parent_tool_use_id"))
+        assert prompt_line["message"]["content"] == [{"type": "text", "text": "sub MOCK:tool=echo_subtool"}]
         return
     assert results == [("MAIN-DONE after agent", 2, "success"), ("MOCK-SCRIPT-END", 1, "success")]
     assert collections.Counter(map(_kind, ours)) == collections.Counter(map(_kind, real))
@@ -77,9 +87,6 @@ def test_agent_call_stream_json_is_claude_p_s(bed):
     assert len(inits) == 2 and ours[inits[1] + 1]["message"]["content"][0]["text"] == "MOCK-SCRIPT-END"
     launch = next(i for i, r in enumerate(ours) if r.get("subtype") == "task_started")
     assert ours[launch - 1]["subtype"] == "background_tasks_changed" and ours[launch + 1]["type"] == "user"
-
-    def one(lines, subtype):
-        return next(r for r in lines if r.get("subtype") == subtype)
     tool_use_id = one(ours, "task_started")["tool_use_id"]
     assert tool_use_id == next(b["id"] for r in ours if r["type"] == "assistant" and not r["parent_tool_use_id"]
                                for b in r["message"]["content"] if b["type"] == "tool_use")

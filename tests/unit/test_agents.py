@@ -135,3 +135,42 @@ def test_task_lines_have_claude_p_s_shapes():
 ])
 def test_notified_tasks(text, ids):
     assert agents.notified_tasks(text) == ids
+
+
+def test_foreground_agent_lines_have_2_1_197_p_s_shapes():
+    """2.1.197: the agent runs inside the turn; -p prints its start, the prompt it was given, its tool
+    calls (each after a task_progress) and results, and its end, right before the call's tool_result."""
+    d = DATA.parent / "2.1.197"
+    main, agent, ref = (load_from(d / n) for n in ("main.jsonl", "agent.jsonl", "print.jsonl"))
+    prompt = find_prompt(main, text="go MOCK:script=agent")
+    turn = TurnTree(prompt["uuid"]).add_all(main).ordered()
+    assert agents.background_launches(turn) == []
+    [end] = agents.foreground_ends(turn)
+    assert (end.status, end.tool_uses) == ("completed", 1) and end.total_tokens > 0
+    call = next(b for r in turn if r["type"] == "assistant" for b in r["message"]["content"] if b["type"] == "tool_use")
+    assert end.launch.tool_use_id == call["id"]
+    book = TaskBook(lambda: "S", new_uuid=lambda: "U")
+
+    def translate(rec):
+        return messages.stream_messages({k: v for k, v in rec.items() if k != "isSidechain"}, session_id="S",
+                                        version="2.1.197")
+    lines = book.foreground(end, call["input"], agent, translate, 1234)
+    assert book.foreground(end, call["input"], agent, translate, 1234) == []       # once
+    expected = [r for r in ref if r.get("parent_tool_use_id") or str(r.get("subtype")).startswith("task")]
+    assert [(r["type"], r.get("subtype")) for r in lines] == [(r["type"], r.get("subtype")) for r in expected]
+    for ours, theirs in zip(lines, expected, strict=True):
+        assert list(ours) == list(theirs), (ours["type"], ours.get("subtype"))
+        if ours["type"] != "system":
+            assert no_ids(ours["message"]["content"]) == no_ids(theirs["message"]["content"])
+            assert ours["parent_tool_use_id"] == call["id"]
+    started, notification = lines[0], lines[-1]
+    for k in ("description", "subagent_type", "task_type", "prompt"):
+        assert started[k] == expected[0][k], k
+    for k in ("status", "output_file", "summary"):
+        assert notification[k] == expected[-1][k], k
+    assert notification["usage"]["tool_uses"] == expected[-1]["usage"]["tool_uses"]
+    assert lines[-2]["patch"] == {"status": "completed", "end_time": 1234}
+
+
+def load_from(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
