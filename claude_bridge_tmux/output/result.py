@@ -537,6 +537,7 @@ def result_message(
     api_requests: Sequence[Mapping[str, Any]] = (),
     estimate_timings: bool = False,
     usage_records: Sequence[Mapping[str, Any]] | None = None,
+    agent_records: Sequence[Mapping[str, Any]] = (),
 ) -> dict:
     """The final ``result`` object for CLI ``version`` (default: the version that wrote the
     records) and output format ``fmt``.
@@ -564,6 +565,8 @@ def result_message(
     (`-p` measures them; the transcript only bounds them).
     ``usage_records``: the records whose responses ``usage`` sums, when not all of them
     (error_max_structured_output_retries leaves the last response out; none: the variant's zeros).
+    ``agent_records``: the records of the turn's agents (Agent tool): their requests count in
+    ``modelUsage`` and ``total_cost_usd`` as in ``-p``, not in ``usage``.
     ``terminal_reason``: the variant sample's (completed / api_error / max_turns …); pass a
     value to override, ``None`` to leave it out.
 
@@ -598,9 +601,12 @@ def result_message(
     restored_models = _restored_models(previous)
     provider = shp.model_usage_entry(fmt).get("provider")
     provider = None if not isinstance(provider, str) or _shapes.is_placeholder(provider) else provider
-    mu, total_cost = model_usage(resp, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule,
+    # (the requests of the turn's agents count in modelUsage and the cost, not in ``usage``)
+    billed = resp + responses([{k: v for k, v in r.items() if k != "isSidechain"} for r in agent_records]) \
+        if agent_records else resp
+    mu, total_cost = model_usage(billed, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule,
                                  provider=provider)
-    mu_turn, _ = model_usage(resp, model_key=model_key, prices=prices, key_rule=key_rule, provider=provider)
+    mu_turn, _ = model_usage(billed, model_key=model_key, prices=prices, key_rule=key_rule, provider=provider)
     est = turn_timings(records, prompt, api_requests) if (estimate_timings or duration_ms is None
                                                           or duration_api_ms is None) else {}
     if duration_ms is None:

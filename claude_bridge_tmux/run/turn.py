@@ -110,16 +110,14 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     ``system/init`` … ``result``; ``json`` prints only the last result, ``text`` each result's text,
     a blank line between); the exit code is the last turn's. Arguments: see :func:`_emit_one`.
     """
-    lines = _TaskLines(session, emitter) if prep.plan.output_format == "stream-json" else None
-    if lines is not None:
-        emitter.event_hooks["record"].append(lines.on_record)
+    lines = _TaskLines(session, emitter, printing=prep.plan.output_format == "stream-json")
+    emitter.event_hooks["record"].append(lines.on_record)
     try:
         done = _emit_one(prep, session, emitter, submitted=submitted, deadline=deadline, probe=probe, err=err,
-                         cancel=cancel, prompt=prompt, previous=previous, replay=replay, fast_end=fast_end)
+                         cancel=cancel, prompt=prompt, previous=previous, replay=replay, fast_end=fast_end,
+                         agents_done=lines.finished_records)
         pending = {launch.agent_id for launch in agents.background_launches(done.records)}
         pending -= agents.notified_tasks(jsjson.dumps(done.records))
-        if lines is not None:
-            lines.flush()
         code = _write_result(emitter, done.result, err, more=bool(pending))
         while pending:
             # claude starts a turn of its own for each finished agent (a notification can also reach a
@@ -128,19 +126,16 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
             done = _emit_one(prep, session, emitter, submitted=True, deadline=time.monotonic() + prep.plan.timeout,
                              probe=probe, err=err, cancel=cancel, prompt="", previous=emitter.last_result,
                              fast_end=fast_end, prompt_origin=agents.NOTIFICATION_ORIGIN,
-                             before_init=lines.flush if lines is not None else None)
+                             before_init=lines.flush, agents_done=lines.finished_records)
             covered = agents.notified_tasks(jsjson.dumps(done.records)) | agents.notified_tasks(
                 agents.notification_text(done.prompt_record) if done.prompt_record else None)
             if not covered & pending:
                 covered = set(pending)      # (a notification turn that names no task: never wait for ever)
             pending = (pending - covered) | {launch.agent_id for launch in agents.background_launches(done.records)}
-            if lines is not None:
-                lines.flush()
             code = _write_result(emitter, done.result, err, more=bool(pending), continued=True)
         return code
     finally:
-        if lines is not None:
-            emitter.event_hooks["record"].remove(lines.on_record)
+        emitter.event_hooks["record"].remove(lines.on_record)
 
 
 class _TaskLines:
@@ -149,9 +144,11 @@ class _TaskLines:
     lines once claude has enqueued its notification (``flush``). A foreground one (2.1.197): all its
     lines right before the call's tool_result."""
 
-    def __init__(self, session: ClaudeSession, emitter: Emitter):
+    def __init__(self, session: ClaudeSession, emitter: Emitter, *, printing: bool = True):
         self.session = session
         self.emitter = emitter
+        self.printing = printing          # stream-json: the lines are printed (else only the costs kept)
+        self.agent_records: list[dict] = []   # records of agents that ended since the last result
         self.book = tasks.TaskBook(lambda: emitter.session_id)
         self.tool_inputs: dict[str, Any] = {}
         self.seen_ops = 0
@@ -163,15 +160,26 @@ class _TaskLines:
                 if isinstance(b, dict) and b.get("type") == "tool_use" and isinstance(b.get("id"), str):
                     self.tool_inputs[b["id"]] = b.get("input")
         for launch in agents.background_launches([rec]):
-            for line in self.book.launched(launch, self.tool_inputs.get(launch.tool_use_id)):
-                self.emitter.line(line)
-        if self.foreground:
-            for end in agents.foreground_ends([rec]):
+            self._print(self.book.launched(launch, self.tool_inputs.get(launch.tool_use_id)))
+        for end in agents.foreground_ends([rec]):
+            records = self.session.subagent_records(end.launch.agent_id)
+            self.agent_records += records
+            if self.foreground:
                 done = record_time(rec)
-                for line in self.book.foreground(end, self.tool_inputs.get(end.launch.tool_use_id),
-                                                 self.session.subagent_records(end.launch.agent_id), self._translate,
-                                                 int(done * 1000) if done is not None else None):
-                    self.emitter.line(line)
+                self._print(self.book.foreground(end, self.tool_inputs.get(end.launch.tool_use_id), records,
+                                                 self._translate, int(done * 1000) if done is not None else None))
+
+    def _print(self, lines: list[dict]) -> None:
+        if self.printing:
+            for line in lines:
+                self.emitter.line(line)
+
+    def finished_records(self) -> list[dict]:
+        """The records of the agents that ended since the last call (their end lines printed first):
+        what their requests cost goes into the result about to be written."""
+        self.flush()
+        taken, self.agent_records = self.agent_records, []
+        return taken
 
     def flush(self) -> None:
         """The end lines of every agent whose notification claude has enqueued (and its messages)."""
@@ -184,14 +192,13 @@ class _TaskLines:
                 continue
             fields = agents.notification_fields(op.get("content") if isinstance(op.get("content"), str) else None)
             task = self.book.tasks.get(fields.get("task-id") or "")
-            if task is None:
+            if task is None or task.launch.agent_id not in self.book.running:
                 continue
-            for line in self.book.agent_lines(task, self.session.subagent_records(task.launch.agent_id),
-                                              self._translate):
-                self.emitter.line(line)
+            records = self.session.subagent_records(task.launch.agent_id)
+            self.agent_records += records
+            self._print(self.book.agent_lines(task, records, self._translate))
             end = record_time(op)
-            for line in self.book.finished(fields, int(end * 1000) if end is not None else None, run_id):
-                self.emitter.line(line)
+            self._print(self.book.finished(fields, int(end * 1000) if end is not None else None, run_id))
         self.seen_ops = len(ops)
 
     def _translate(self, rec: dict) -> list[dict]:
@@ -222,7 +229,8 @@ def _emit_one(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
               deadline: float, probe: InitProbe | None, err: Callable[[str], None],
               cancel: threading.Event | None = None, prompt: str | None = None,
               previous: Mapping[str, Any] | None = None, replay: dict | None = None, fast_end: bool = False,
-              prompt_origin: str | None = None, before_init: Callable[[], None] | None = None) -> _Done:
+              prompt_origin: str | None = None, before_init: Callable[[], None] | None = None,
+              agents_done: Callable[[], list[Record]] | None = None) -> _Done:
     """Follow one turn on a started session and write its lines; return its result (not yet written).
 
     ``prompt`` (default: the plan's) is the turn's prompt; ``previous`` the result of the run's
@@ -289,7 +297,7 @@ def _emit_one(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
     session_id = session.info.session_id or plan.session_id
     common: dict[str, Any] = dict(session_id=session_id, uuid=str(uuidlib.uuid4()),
                   model_key=session.info.model, version=prep.version, fmt=plan.output_format,
-                  result_index=emitter.results)
+                  result_index=emitter.results, agent_records=agents_done() if agents_done is not None else ())
     records = [r for t in turns for r in t.records]
     if plan.json_schema is not None:
         records = [names(r) for r in records]      # -p's tool name and results (also for the result)

@@ -56,6 +56,14 @@ def test_agent_call_result_is_claude_p_s(bed, fmt):
     for k in ("type", "subtype", "is_error", "result", "num_turns", "stop_reason"):
         assert b.get(k) == a.get(k), k
     assert b.get("origin", {}).get("kind") == a.get("origin", {}).get("kind")
+    # the agent's requests count in modelUsage and the cost (not in usage)
+    assert b["usage"]["input_tokens"] == a["usage"]["input_tokens"]
+    model = next(iter(b["modelUsage"]))
+    if _background(bed):
+        assert (b["total_cost_usd"], b["modelUsage"]) == (a["total_cost_usd"], a["modelUsage"])
+    else:           # (2.1.197 -p also counts its session-title request there: README "Differences")
+        turn_in = b["usage"]["input_tokens"]
+        assert b["modelUsage"][model]["inputTokens"] > turn_in and b["total_cost_usd"] <= a["total_cost_usd"]
 
 
 def test_agent_call_stream_json_is_claude_p_s(bed):

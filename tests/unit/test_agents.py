@@ -174,3 +174,19 @@ def test_foreground_agent_lines_have_2_1_197_p_s_shapes():
 
 def load_from(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_the_agent_s_requests_count_in_model_usage_not_in_usage():
+    """-p's result counts what the agent's requests cost in modelUsage and total_cost_usd, and only the
+    main thread's in usage (2.1.329 -p on this prompt: modelUsage inputTokens 69 over both results)."""
+    from claude_bridge_tmux.output.result import result_message
+    turn = first_turn()
+    kw = dict(session_id="S", duration_ms=1, duration_api_ms=1, uuid="U", version="2.1.329")
+    plain = result_message(turn, **kw)
+    billed = result_message(turn, agent_records=AGENT, **kw)
+    assert billed["usage"] == plain["usage"]
+    model = next(iter(plain["modelUsage"]))
+    agent_in = sum(r["message"]["usage"]["input_tokens"] for r in
+                   {r["message"]["id"]: r for r in AGENT if r["type"] == "assistant"}.values())
+    assert billed["modelUsage"][model]["inputTokens"] == plain["modelUsage"][model]["inputTokens"] + agent_in
+    assert billed["total_cost_usd"] > plain["total_cost_usd"]
