@@ -263,9 +263,11 @@ def test_in_process_sdk_mcp_server(bed):
                                    "MOCK-MCP-DONE"]
     kw = dict(mcp_servers={"calc": create_sdk_mcp_server("calc", "1.0.0", tools=[add])},
               allowed_tools=["mcp__calc__add"])
-    (real, e1), (ours, e2) = both(bed, "add MOCK:script=mcp_add", **kw)
+    real, e1 = one_shot(bed, bed.claude_bin, "add MOCK:script=mcp_add", **kw)
+    assert calls == [{"a": 2, "b": 3}], "real claude did not call the SDK tool"
+    ours, e2 = one_shot(bed, BRIDGE, "add MOCK:script=mcp_add", **kw)
     assert e1 is e2 is None
-    assert calls == [{"a": 2, "b": 3}] * 2
+    assert calls == [{"a": 2, "b": 3}] * 2, "the bridge's claude did not call the SDK tool"
     assert [s for s in shape(ours) if s[0] != "system"] == [s for s in shape(real) if s[0] != "system"]
     init = [m for m in ours if isinstance(m, SystemMessage) and m.subtype == "init"][0]
     assert [s["name"] for s in init.data["mcp_servers"]] == ["calc"]
