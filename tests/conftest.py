@@ -193,3 +193,21 @@ def assert_no_leftovers(b: Bed, wait: float = 15.0) -> None:
 
 def stream_lines(stdout: bytes) -> list[dict]:
     return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
+
+
+# A test that failed once on timing and passed when run again (``--reruns``, scripts/test) is shown
+# only as RERUN; its first failure is printed here, so that a flake can be understood and fixed.
+_RERUN_FAILURES: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.outcome == "rerun" and report.longrepr is not None:
+        _RERUN_FAILURES.append((report.nodeid, str(report.longreprtext)[-4000:]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _RERUN_FAILURES:
+        terminalreporter.section("failures of tests that were run again")
+        for nodeid, text in _RERUN_FAILURES:
+            terminalreporter.write_line(f"--- {nodeid}")
+            terminalreporter.write_line(text)
