@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from claude_bridge_tmux.follow.tree import Record, content_text
+from claude_bridge_tmux.follow.tree import Record
 
 NOTIFICATION_ORIGIN = "task-notification"
 _TASK_ID = re.compile(r"<task-id>([^<]+)</task-id>")
@@ -102,8 +102,3 @@ def notification_fields(text: str | None) -> dict[str, str]:
     if ids:
         fields["task-id"] = ids[0]
     return fields
-
-
-def notification_text(record: Record) -> str | None:
-    """The text of a task-notification prompt record."""
-    return content_text(record)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 import tempfile
@@ -90,10 +91,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, unchanged: Callable
         if unchanged is not None and not unchanged():
             raise Changed(str(path))
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            os.unlink(tmp)            # (gone already once renamed)
     return path
 
 
@@ -118,14 +118,22 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
+@functools.cache
+def _libc_renameat2() -> Callable[..., int] | None:
+    """libc's ``renameat2``, typed, or None (an older libc)."""
+    import ctypes
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
 def _renameat2_exchange(a: str, b: str) -> int:
     """``renameat2(a, b, RENAME_EXCHANGE)``: 0, or the errno (ENOSYS when libc lacks the call)."""
     import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
+    fn = _libc_renameat2()
     if fn is None:
         return errno.ENOSYS
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return 0
     return ctypes.get_errno()

@@ -182,7 +182,7 @@ def update_config(path: Path, change: Callable[[dict[str, Any]], dict[str, Any] 
                 foreign.append((base, displaced_config))
             continue
         try:
-            write_atomic(path, new, unchanged=None if last else (lambda seen=seen: stamp(path) == seen))
+            write_atomic(path, new, unchanged=None if last else partial(_same, path, seen))
             return new
         except Changed:
             continue

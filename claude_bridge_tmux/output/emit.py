@@ -161,6 +161,11 @@ class Emitter:
             held, self._held_init = self._held_init, None
             self._line(held)
 
+    def tool_input(self, tool_use_id: str) -> dict | None:
+        """The input of tool call ``tool_use_id`` of a record already given to :meth:`record`, or None."""
+        block = self._tool_uses.get(tool_use_id)
+        return block.get("input") if block is not None else None
+
     def record(self, record: dict) -> None:
         """The stream-json lines for one transcript record of the turn (assistant / user tool_result;
         the denial and thinking-estimate system lines of versions that print them)."""

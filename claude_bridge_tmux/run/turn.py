@@ -18,7 +18,7 @@ from claude_bridge_tmux.follow import agents
 from claude_bridge_tmux.follow.engine import TurnOutcome
 from claude_bridge_tmux.follow.localcmd import record_time
 from claude_bridge_tmux.follow.session import ClaudeSession, SessionInfo, TurnError
-from claude_bridge_tmux.follow.tree import Record, response_ids, tool_use_owner
+from claude_bridge_tmux.follow.tree import Record, content_text, response_ids, tool_use_owner
 from claude_bridge_tmux.invocation.plan import RunPlan
 from claude_bridge_tmux.output import jsjson, messages, structured, tasks
 from claude_bridge_tmux.output.emit import Emitter
@@ -128,7 +128,7 @@ def emit_turn(prep: Prepared, session: ClaudeSession, emitter: Emitter, *, submi
                              fast_end=fast_end, prompt_origin=agents.NOTIFICATION_ORIGIN,
                              before_init=lines.flush, agents_done=lines.finished_records)
             covered = agents.notified_tasks(jsjson.dumps(done.records)) | agents.notified_tasks(
-                agents.notification_text(done.prompt_record) if done.prompt_record else None)
+                content_text(done.prompt_record) if done.prompt_record else None)
             if not covered & pending:
                 covered = set(pending)      # (a notification turn that names no task: never wait for ever)
             pending = (pending - covered) | {launch.agent_id for launch in agents.background_launches(done.records)}
@@ -150,23 +150,19 @@ class _TaskLines:
         self.printing = printing          # stream-json: the lines are printed (else only the costs kept)
         self.agent_records: list[dict] = []   # records of agents that ended since the last result
         self.book = tasks.TaskBook(lambda: emitter.session_id)
-        self.tool_inputs: dict[str, Any] = {}
-        self.seen_ops = 0
+        self.seen_ops = len(session.queue_operations)     # (a pane's earlier jobs' operations are not ours)
         self.foreground = dialect(emitter.version).foreground_agent_lines
 
     def on_record(self, rec: dict) -> None:
-        if rec.get("type") == "assistant":
-            for b in (rec.get("message") or {}).get("content") or ():
-                if isinstance(b, dict) and b.get("type") == "tool_use" and isinstance(b.get("id"), str):
-                    self.tool_inputs[b["id"]] = b.get("input")
+        # (a tool_result comes after its call's record: the emitter has the call's input by then)
         for launch in agents.background_launches([rec]):
-            self._print(self.book.launched(launch, self.tool_inputs.get(launch.tool_use_id)))
+            self._print(self.book.launched(launch, self.emitter.tool_input(launch.tool_use_id)))
         for end in agents.foreground_ends([rec]):
             records = self.session.subagent_records(end.launch.agent_id)
             self.agent_records += records
             if self.foreground:
                 done = record_time(rec)
-                self._print(self.book.foreground(end, self.tool_inputs.get(end.launch.tool_use_id), records,
+                self._print(self.book.foreground(end, self.emitter.tool_input(end.launch.tool_use_id), records,
                                                  self._translate, int(done * 1000) if done is not None else None))
 
     def _print(self, lines: list[dict]) -> None:
