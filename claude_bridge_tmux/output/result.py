@@ -203,6 +203,17 @@ def model_usage(
     return mu, total
 
 
+def _by_time(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records in ``timestamp`` order (ISO 8601 UTC strings, as the transcript writes them); stable,
+    so records without one keep their place after the one before."""
+    keyed, last = [], ""
+    for r in records:
+        t = r.get("timestamp")
+        last = t if isinstance(t, str) and t else last
+        keyed.append((last, r))
+    return [r for _, r in sorted(keyed, key=lambda kr: kr[0])]
+
+
 def _same_model(requested: str, served: str) -> bool:
     """Whether a response's model is the requested one (``claude-opus-4-8[1m]`` vs ``claude-opus-4-8``,
     an alias vs its dated id)."""
@@ -602,8 +613,10 @@ def result_message(
     provider = shp.model_usage_entry(fmt).get("provider")
     provider = None if not isinstance(provider, str) or _shapes.is_placeholder(provider) else provider
     # (the requests of the turn's agents count in modelUsage and the cost, not in ``usage``)
-    billed = resp + responses([{k: v for k, v in r.items() if k != "isSidechain"} for r in agent_records]) \
-        if agent_records else resp
+    # in the order the responses arrived (as -p adds each request's cost when it completes: the float
+    # sum depends on the order)
+    billed = responses(_by_time([*records, *({k: v for k, v in r.items() if k != "isSidechain"}
+                                             for r in agent_records)])) if agent_records else resp
     mu, total_cost = model_usage(billed, model_key=model_key, previous=previous, prices=prices, key_rule=key_rule,
                                  provider=provider)
     mu_turn, _ = model_usage(billed, model_key=model_key, prices=prices, key_rule=key_rule, provider=provider)

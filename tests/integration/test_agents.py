@@ -19,8 +19,12 @@ from claude_bridge_tmux.versions import parse
 
 pytestmark = pytest.mark.integration
 
+#: (the agent's requests wait 0.3 s, so that on 2.1.329 the main thread's reply to the launch always
+#: lands before them, in -p and in the bridge alike: -p adds up the cost in the order the responses
+#: arrive, and a float sum depends on that order)
+AGENT_PROMPT = "sub MOCK:hang=0.3 MOCK:tool=echo_subtool"
 SCRIPT = [{"text": "Delegating.", "tool": "Agent",
-           "input": {"description": "Sub task", "prompt": "sub MOCK:tool=echo_subtool",
+           "input": {"description": "Sub task", "prompt": AGENT_PROMPT,
                      "subagent_type": "general-purpose"}},
           "MAIN-DONE after agent"]
 PROMPT = "go MOCK:script=agent"
@@ -85,7 +89,7 @@ def test_agent_call_stream_json_is_claude_p_s(bed):
             for k in keys:
                 assert one(ours, subtype)[k] == one(real, subtype)[k], (subtype, k)
         prompt_line = next(r for r in ours if r["type"] == "user" and r.get("parent_tool_use_id"))
-        assert prompt_line["message"]["content"] == [{"type": "text", "text": "sub MOCK:tool=echo_subtool"}]
+        assert prompt_line["message"]["content"] == [{"type": "text", "text": AGENT_PROMPT}]
         return
     assert results == [("MAIN-DONE after agent", 2, "success"), ("MOCK-SCRIPT-END", 1, "success")]
     assert collections.Counter(map(_kind, ours)) == collections.Counter(map(_kind, real))

@@ -12,7 +12,7 @@ import pytest
 from claude_bridge_tmux.follow import agents
 from claude_bridge_tmux.follow.engine import AnnounceSession, Finish, Records, TurnEngine, TurnOptions
 from claude_bridge_tmux.follow.localcmd import record_time
-from claude_bridge_tmux.follow.tree import TurnTree, find_prompt
+from claude_bridge_tmux.follow.tree import TurnTree, content_text, find_prompt
 from claude_bridge_tmux.output import messages
 from claude_bridge_tmux.output.tasks import TaskBook
 
@@ -50,7 +50,7 @@ def test_the_notification_names_the_task_and_its_outcome():
     # the first turn's own records do not name it: claude starts a turn of its own for it
     assert agents.notified_tasks(json.dumps(first_turn())) == set()
     [prompt] = [r for r in MAIN if agents.is_notification_prompt(r)]
-    assert agents.notified_tasks(agents.notification_text(prompt)) == {launch.agent_id}
+    assert agents.notified_tasks(content_text(prompt)) == {launch.agent_id}
 
 
 def test_the_notification_turn_is_followed_from_records_read_before_it_began():
@@ -190,3 +190,38 @@ def test_the_agent_s_requests_count_in_model_usage_not_in_usage():
                    {r["message"]["id"]: r for r in AGENT if r["type"] == "assistant"}.values())
     assert billed["modelUsage"][model]["inputTokens"] == plain["modelUsage"][model]["inputTokens"] + agent_in
     assert billed["total_cost_usd"] > plain["total_cost_usd"]
+
+
+def test_the_cost_is_added_up_in_the_order_the_responses_arrived():
+    """-p adds each request's cost to total_cost_usd when the response lands; a float sum depends on the
+    order, so an agent whose requests land between the main thread's two responses is added there
+    (token counts picked so that the two orders give different floats: 0.0035744 vs 0.0035743999999999997)."""
+    import copy
+
+    from claude_bridge_tmux.output import pricing
+    from claude_bridge_tmux.output.result import responses, result_message
+    turn = first_turn()
+    main = responses(turn)
+    stamps = {r["message"]["id"]: r["timestamp"] for r in turn if r.get("type") == "assistant"}
+    between = "2026-12-02T06:20:45.500Z"          # (the recorded responses landed at .488 and .587)
+    assert stamps[main[0]["id"]] < between < stamps[main[1]["id"]]
+    agent = copy.deepcopy(AGENT)
+    counts = {}
+    for r in agent:
+        if "timestamp" in r:
+            r["timestamp"] = between
+        if r.get("type") == "assistant":
+            n = counts.setdefault(r["message"]["id"], [(33, 16), (64, 98)][len(counts)])
+            r["message"]["usage"].update(input_tokens=n[0], output_tokens=n[1])
+    table = pricing.load_table("2.1.329")
+    side = responses([{k: v for k, v in r.items() if k != "isSidechain"} for r in agent])
+
+    def added(order):
+        total = 0.0
+        for m in order:
+            total += pricing.usage_cost(table.lookup(pricing.strip_1m(m["model"])), m["usage"], table)
+        return total
+    arrived, grouped = added([main[0], *side, main[1]]), added([*main, *side])
+    assert arrived != grouped
+    kw = dict(session_id="S", duration_ms=1, duration_api_ms=1, uuid="U", version="2.1.329")
+    assert result_message(turn, agent_records=agent, **kw)["total_cost_usd"] == arrived
