@@ -109,6 +109,10 @@ class Dialect:
     #: an Agent call's agent runs in the foreground, inside the turn; ``-p`` prints its task lines in
     #: the 2.1.197 shapes before the call's tool_result (2.1.329: in the background, output/tasks.py)
     foreground_agent_lines: bool
+    #: a prompt sent while ``--mcp-config`` servers connect gets what ``-p`` gives (MCP tools deferred in
+    #: both modes, a call waits for its server); 2.1.197's interactive mode sends the first request
+    #: without their tools, where ``-p`` waits for them (run/mcp_tap.py, docs/cli-behaviour.md §14)
+    mcp_waits_before_input: bool
 
 
 _NEW = (2, 1, 329)
@@ -127,4 +131,4 @@ def dialect(version: str | None) -> Dialect:
                    settings_path_resolved=new, restores_cost_state=new, clear_resets_cost=new,
                    local_command_api_ms_zero=new, structured_retries_cost_all=new,
                    session_start_fork_source=new, system_prompt_pair_joined=new,
-                   foreground_agent_lines=not new)
+                   foreground_agent_lines=not new, mcp_waits_before_input=new)

@@ -7,6 +7,7 @@ against ``claude_bridge_tmux.testing.mock_api``.  Binaries come from ``CLAUDE_BR
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PINNED_VERSIONS = ("2.1.197", "2.1.329")
+#: scripts/pinned-cli-versions (oldest first)
+PINNED_VERSIONS = tuple(line.strip() for line in (ROOT / "scripts" / "pinned-cli-versions").read_text().splitlines()
+                        if line.strip() and not line.startswith("#"))
 API_KEY = "sk-ant-test-0123456789abcdefghij"
 
 
@@ -44,6 +47,13 @@ def _binaries() -> list[tuple[str, str]]:
 
 
 _BINS: list[tuple[str, str]] | None = None
+
+
+@functools.cache
+def cli_version(claude_bin: str) -> str:
+    """``claude --version``'s first word for a binary (``"2.1.329"``)."""
+    out = subprocess.run([claude_bin, "--version"], capture_output=True, text=True, timeout=60).stdout
+    return out.split()[0]
 
 
 def claude_binaries() -> list[tuple[str, str]]:
@@ -86,6 +96,22 @@ class Bed:
     env: dict
     claude_bin: str
     mock: object
+
+    @property
+    def version(self) -> str:
+        """The CLI's version, as ``claude --version`` prints it first (``"2.1.329"``)."""
+        return cli_version(self.claude_bin)
+
+    @property
+    def facts(self):
+        """The bridge's :class:`~claude_bridge_tmux.versions.Dialect` for this CLI."""
+        from claude_bridge_tmux.versions import dialect
+        return dialect(self.version)
+
+    def at_least(self, version: str) -> bool:
+        """Whether this CLI is ``version`` or newer."""
+        from claude_bridge_tmux.versions import parse
+        return (parse(self.version) or (0, 0, 0)) >= (parse(version) or (0, 0, 0))
 
     def bridge(self, *args: str, input: str | bytes | None = None, timeout: float = 90, env: dict | None = None,
                cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -43,6 +43,7 @@ from claude_bridge_tmux.follow.engine import (
 )
 from claude_bridge_tmux.follow.transcript import DirectoryWatch, TranscriptReader, transcript_path
 from claude_bridge_tmux.follow.tree import TurnTree, parse_line
+from claude_bridge_tmux.follow.trust import TrustAnswer
 from claude_bridge_tmux.host import hooks as hookmod
 from claude_bridge_tmux.host.paths import new_run_dir
 from claude_bridge_tmux.host.preseed import config_dir, global_config_path, remove_orphaned_temp_files
@@ -57,7 +58,6 @@ CLOSE_SETTLE = 5.0        # s close() waits for it (then the pane is killed anyw
 IDLE_CHECK = enginemod.SCREEN_EVERY_S   # s between pane checks while nothing happens
 EXIT_WAIT = 3.0           # s claude and its children get to exit after the pane is closed (then SIGKILL)
 READY_TIMEOUT = 60.0      # s to wait for the input prompt before a paste
-TRUST_MOVE_WAIT_S = 3.0   # s a Down/Up in the trust dialog may take to show before it is pressed again
 READY_FILES_S = 15.0      # s from the start to wait for ``ready_files`` (then the prompt goes anyway)
 RELAY_PERMISSION_GRACE_S = 600.0  # s a permission dialog may wait for the Agent SDK's can_use_tool answer
 
@@ -157,13 +157,11 @@ class ClaudeSession:
         self._settle_lock = threading.Lock()
         self.closed = False
         self.trust_leased = False                  # this run holds temporary trust for its cwd (preseed lease)
-        self._trust_answers = 0
-        self._trust_answered_at = float("-inf")
-        self._trust_moved_from: int | None = None   # the selected row when the last Down/Up was pressed
+        self._trust = TrustAnswer()
         self._input_lock = threading.Lock()        # typing a prompt vs. Shift+Tab from the SDK
-        # files that must exist before the first prompt is typed (the bridge's own MCP server has
-        # listed its tools); waited for at most READY_FILES_S from the start
-        self.ready_files: list[Path] = []
+        # files that must exist before the first prompt is typed (an MCP server's tools are listed),
+        # each with the time from the start it is waited for at most (expect_ready)
+        self.ready_files: dict[Path, float] = {}
         trace = BridgeConfig.from_env(env).trace
         self._trace_file = None
         if trace:
@@ -341,32 +339,17 @@ class ClaudeSession:
     def _answer_trust(self, lines: list[str], dialog) -> bool:
         """The trust dialog for a cwd this run holds temporary trust for (``trust_leased``): another
         claude rewrote ~/.claude.json from a stale copy and dropped the bridge's entry before this one
-        read it. Confirming it ("1. Yes, I trust this folder", the default) gives the same trust the
-        lease gave, and the lease's release takes it back. True while it is being answered (a key
-        pressed now or under 0.5 s ago, at most 6 keys); False once that is exhausted. A Down/Up is
-        pressed again only once the screen shows it moved the selection (or after TRUST_MOVE_WAIT_S):
-        under load the pane may still show the old selection, and a second Down would wrap to "No, exit"."""
+        read it. Confirming it gives the same trust the lease gave, and the lease's release takes it
+        back. The keys are decided by follow/trust.py. True while it is being answered; False when it
+        is not that dialog or the answers are exhausted."""
         if dialog is None or dialog.kind != "trust" or not self.trust_leased or self.pane is None:
             return False
-        rows = [r.strip() for r in lines]
-        yes = next((i for i, r in enumerate(rows) if r.endswith("Yes, I trust this folder")), None)
-        chosen = next((i for i, r in enumerate(rows) if r.startswith("❯") and ("trust" in r or "exit" in r)), None)
-        if yes is None or chosen is None:
+        decision = self._trust.decide(lines, time.monotonic())
+        if decision is None:
             return False
-        now = time.monotonic()
-        if self._trust_answers >= 6:
-            return False
-        if now - self._trust_answered_at < 0.5:
-            return True
-        if chosen != yes and self._trust_moved_from == chosen and now - self._trust_answered_at < TRUST_MOVE_WAIT_S:
-            return True     # the last move is not on screen yet: a second one could go past "Yes"
-        self._trust_answers += 1
-        self._trust_answered_at = now
-        # (2.1.329 also draws a variant with "No, exit" first and selected: move to "Yes" first)
-        key = "Enter" if chosen == yes else ("Down" if chosen < yes else "Up")
-        self._trust_moved_from = None if key == "Enter" else chosen
-        self.log(f"trust dialog for a leased cwd (the entry was lost to a stale write): {key}")
-        self.pane.send_keys(key)
+        if decision != "wait":
+            self.log(f"trust dialog for a leased cwd (the entry was lost to a stale write): {decision}")
+            self.pane.send_keys(decision)
         return True
 
     def _check_pane(self) -> None:
@@ -481,13 +464,15 @@ class ClaudeSession:
             if self.pane is not None:
                 self.pane.send_keys("Escape")
 
+    def expect_ready(self, path: Path, within_s: float = READY_FILES_S) -> None:
+        """Hold the first prompt until ``path`` exists (created when an MCP server's tools are listed),
+        for at most ``within_s`` seconds from the session's start; then the prompt goes anyway."""
+        self.ready_files[path] = within_s
+
     def _ready_files_seen(self) -> bool:
-        if not self.ready_files:
-            return True
-        if all(p.exists() for p in self.ready_files) or time.monotonic() - self.started > READY_FILES_S:
-            self.ready_files = []
-            return True
-        return False
+        elapsed = time.monotonic() - self.started
+        self.ready_files = {p: s for p, s in self.ready_files.items() if elapsed <= s and not p.exists()}
+        return not self.ready_files
 
     def paste_prompt(self, prompt: str, deadline: float) -> None:
         """Submit ``prompt`` by bracketed paste once the input prompt is shown (see ``InputBox.submit``).

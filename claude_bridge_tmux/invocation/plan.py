@@ -54,6 +54,7 @@ SESSION_OPTIONS = ("session-id", "resume", "continue", "fork-session")
 # tools switch modes): `claude -p` never offers them, so the pane must not either (docs/cli-behaviour.md §9;
 # 2.1.329 interactive lists EnterPlanMode/ExitPlanMode as deferred tools).
 INTERACTIVE_ONLY_TOOLS = ("AskUserQuestion", "EnterPlanMode", "ExitPlanMode")
+WAIT_FOR_MCP_TOOL = "WaitForMcpServers"   # offered while an MCP server is connecting (2.1.197)
 # agents interactive claude offers the model and -p does not (2.1.197, 2.1.329: its agent listing)
 INTERACTIVE_ONLY_AGENTS = ("claude-code-guide",)
 SHIM_MARKER = b"claude-bridge-shim"
@@ -330,7 +331,7 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         if spec is None or spec.handling != "forward" or key in ("settings", "verbose") or key in SESSION_OPTIONS:
             continue
         claude_args += flagmod.to_argv(key, value, table)
-    hidden = interactive_only_tools_to_hide(parsed)
+    hidden = interactive_only_tools_to_hide(parsed, cli_version)
     if hidden:
         claude_args += ["--disallowedTools", *hidden]
 
@@ -428,12 +429,21 @@ def _tool_names(values: Iterable[object] | None) -> set[str]:
     return out
 
 
-def interactive_only_tools_to_hide(parsed: flagmod.ParsedArgs) -> list[str]:
+def interactive_only_tools_to_hide(parsed: flagmod.ParsedArgs, cli_version: str | None = None) -> list[str]:
     """INTERACTIVE_ONLY_TOOLS minus the ones the caller explicitly allowed (--tools / --allowedTools),
-    and ``Agent(name)`` for each of INTERACTIVE_ONLY_AGENTS the caller did not name that way."""
+    and ``Agent(name)`` for each of INTERACTIVE_ONLY_AGENTS the caller did not name that way.
+
+    With ``--mcp-config`` on a CLI whose interactive mode does not wait for the servers
+    (``Dialect.mcp_waits_before_input`` false, 2.1.197) also ``WaitForMcpServers``: the bridge holds
+    the first prompt until they are up (run/mcp_tap.py), as ``-p`` does, and ``-p`` then offers no such
+    tool; interactive 2.1.197 with ``--model`` offers it for the whole session although every
+    server is connected (docs/cli-behaviour.md §14)."""
     allowed = _tool_names(_opt(parsed, "tools")) | _tool_names(_opt(parsed, "allowedTools"))
     named = " ".join(str(v) for key in ("tools", "allowedTools") for v in (_opt(parsed, key) or ()))
-    return [t for t in INTERACTIVE_ONLY_TOOLS if t not in allowed] + \
+    tools = list(INTERACTIVE_ONLY_TOOLS)
+    if _opt(parsed, "mcp-config") and not dialect(cli_version).mcp_waits_before_input:
+        tools.append(WAIT_FOR_MCP_TOOL)
+    return [t for t in tools if t not in allowed] + \
         [f"Agent({a})" for a in INTERACTIVE_ONLY_AGENTS if f"Agent({a})" not in named]
 
 

@@ -36,6 +36,7 @@ from claude_bridge_tmux.host.paths import atomic_write, write_private
 from claude_bridge_tmux.host.preseed import PreseedError, SeedRequest, TrustLease, preseed
 from claude_bridge_tmux.pool.jobqueue import InProcessQueue
 from claude_bridge_tmux.pool.key import describe, job_env_script, key_material, pane_key
+from claude_bridge_tmux.run.lifecycle import wait_for_mcp_servers
 from claude_bridge_tmux.tmux.pane import TmuxServer
 
 JOB_ENV_NAME = "job-env.sh"
@@ -197,6 +198,7 @@ class PanePool:
                                 cwd=cfg.cwd, session_id=str(uuid.uuid4()), settings=cfg.settings,
                                 deny_permission_requests=cfg.deny, server=self.server, log=self.log,
                                 gate_tools=cfg.gated)
+        wait_for_mcp_servers(session, cfg.version)
         if not cfg.material["strict_env"]:
             # each job's own variables reach claude's Bash commands through this script (pool/key.py)
             env_file = session.run_dir / JOB_ENV_NAME

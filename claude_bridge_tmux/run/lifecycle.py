@@ -13,14 +13,14 @@ import contextlib
 import signal
 import threading
 import uuid as uuidlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from claude_bridge_tmux.follow.session import ClaudeSession
 from claude_bridge_tmux.host.preseed import SeedRequest, preseed
 from claude_bridge_tmux.invocation.plan import RunPlan
 from claude_bridge_tmux.output import messages
-from claude_bridge_tmux.run import structured_mcp
+from claude_bridge_tmux.run import mcp_config, structured_mcp
 from claude_bridge_tmux.tmux.pane import TmuxServer
 from claude_bridge_tmux.versions import dialect
 
@@ -76,12 +76,33 @@ def new_session(prep, *, log: Callable[[str], None] | None = None, server: TmuxS
                             deny_permission_requests=deny_permission_requests(plan), server=server, log=log,
                             session_args=plan.session_args or None, gate_tools=gate_tools(plan),
                             extra_hooks=hooks)
+    wait_for_mcp_servers(session, plan.cli_version)
     if plan.json_schema is not None:
         # -p's StructuredOutput tool, from the bridge's own MCP server (run/structured_mcp.py)
         ready = session.run_dir / "structured-ready"
         session.claude_args += ["--mcp-config", structured_mcp.mcp_config(plan.json_schema, str(ready))]
-        session.ready_files.append(ready)
+        session.expect_ready(ready)
     return session
+
+
+def mcp_connect_timeout_s(env: Mapping[str, str]) -> float:
+    """claude's own bound for connecting an MCP server: ``MCP_CONNECT_TIMEOUT_MS`` (ms), default 5 s."""
+    try:
+        ms = float(env.get("MCP_CONNECT_TIMEOUT_MS") or 0)
+    except ValueError:
+        ms = 0
+    return ms / 1000 if ms > 0 else 5.0
+
+
+def wait_for_mcp_servers(session: ClaudeSession, version: str | None) -> None:
+    """On a CLI whose interactive mode sends a prompt before the ``--mcp-config`` servers are up
+    (``Dialect.mcp_waits_before_input``), tap each stdio server (run/mcp_tap.py) so that the first
+    prompt waits for its tools, at most claude's MCP connect timeout from the start, as ``-p`` waits."""
+    if dialect(version).mcp_waits_before_input:
+        return
+    within = mcp_connect_timeout_s(session.env)
+    for ready in mcp_config.tap_stdio_servers(session.claude_args, session.cwd, session.run_dir):
+        session.expect_ready(ready, within)
 
 
 @contextlib.contextmanager

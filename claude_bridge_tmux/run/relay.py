@@ -39,7 +39,7 @@ import orjson
 from claude_bridge_tmux.follow.transcript import DirectoryWatch
 from claude_bridge_tmux.host.hooks import HookSpool, waiting_sink_command
 from claude_bridge_tmux.host.paths import atomic_write, new_run_dir
-from claude_bridge_tmux.run import mcp_stdio
+from claude_bridge_tmux.run import mcp_config, mcp_stdio
 
 POLL_S = 1.0                  # s: the relay directory is re-read at least this often (a missed watch event)
 DEFAULT_WAIT_S = 600          # a hook waits this long for the SDK's answer (the SDK's own limit is 60 s)
@@ -47,30 +47,15 @@ SDK_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "UserPromptSubm
               "SubagentStart", "PreCompact", "Notification", "SessionStart", "SessionEnd", "PermissionRequest")
 
 
-def rewrite_mcp_config(value: str, socket_path: str, cwd: str) -> tuple[str, list[str]]:
-    """``--mcp-config VALUE`` with each Agent SDK server (``{"type": "sdk", "name": N}``) replaced by a
-    stdio server that claude starts (``mcp_stdio.py SOCKET N``); returns the new value (JSON) and the
-    SDK server names. A value that is not a JSON object or a readable JSON file is returned unchanged
-    (claude reports it)."""
-    text = value.strip()
-    try:
-        if not text.startswith("{"):
-            path = value if os.path.isabs(value) else os.path.join(cwd, value)
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        config = json.loads(text)
-    except (OSError, ValueError):
-        return value, []
-    servers = config.get("mcpServers") if isinstance(config, dict) else None
-    if not isinstance(servers, dict):
-        return value, []
-    names = []
-    for name, spec in list(servers.items()):
-        if isinstance(spec, dict) and spec.get("type") == "sdk":
-            names.append(name)
-            servers[name] = {"type": "stdio", "command": sys.executable,
-                             "args": ["-I", "-S", mcp_stdio.__file__, socket_path, name]}
-    return (json.dumps(config) if names else value), names
+def sdk_server_stdio(socket_path: str) -> mcp_config.Replace:
+    """The replacement of each Agent SDK server (``{"type": "sdk", "name": N}``) of an ``--mcp-config``:
+    a stdio server that claude starts (``mcp_stdio.py SOCKET N``)."""
+    def replace(name: str, spec: dict) -> dict | None:
+        if spec.get("type") != "sdk":
+            return None
+        return {"type": "stdio", "command": sys.executable,
+                "args": ["-I", "-S", mcp_stdio.__file__, socket_path, name]}
+    return replace
 
 
 def permission_decision(answer: dict) -> dict:
@@ -166,15 +151,7 @@ class Relay:
     def use_sdk_mcp_servers(self, claude_args: list[str], cwd: str) -> list[str]:
         """Rewrite every ``--mcp-config`` value of ``claude_args`` (in place) so that the SDK's
         in-process servers are reached through this relay; returns their names."""
-        names: list[str] = []
-        for i, arg in enumerate(claude_args):
-            if arg == "--mcp-config" and i + 1 < len(claude_args):
-                claude_args[i + 1], found = rewrite_mcp_config(claude_args[i + 1], str(self.mcp_socket), cwd)
-                names += found
-            elif arg.startswith("--mcp-config="):
-                new, found = rewrite_mcp_config(arg.split("=", 1)[1], str(self.mcp_socket), cwd)
-                claude_args[i] = f"--mcp-config={new}"
-                names += found
+        names = mcp_config.rewrite_args(claude_args, cwd, sdk_server_stdio(str(self.mcp_socket)))
         if names and self._mcp_listener is None:
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(str(self.mcp_socket))     # inside the relay's 0700 directory

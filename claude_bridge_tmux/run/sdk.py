@@ -470,12 +470,14 @@ def run_sdk(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | No
                 with dedicated_session(prep, log=log, hooks=relay.hooks(), modes_may_change=True) as session:
                     sdk.session = session
                     # the first prompt waits until claude has the SDK servers' tools (as -p does)
-                    session.ready_files += [relay.mcp_ready_file(name) for name in sdk_mcp]
+                    for name in sdk_mcp:
+                        session.expect_ready(relay.mcp_ready_file(name))
 
                     def restart(old: ClaudeSession) -> ClaudeSession:
                         old.close()
                         fresh = new_session(prep, log=log, hooks=relay.hooks())
-                        fresh.ready_files += [relay.mcp_ready_file(name) for name in sdk_mcp]
+                        for name in sdk_mcp:
+                            fresh.expect_ready(relay.mcp_ready_file(name))
                         replacements.append(fresh)
                         fresh.start()
                         return fresh

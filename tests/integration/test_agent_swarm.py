@@ -46,8 +46,10 @@ SWARM_ENV = {
 }
 
 MCP_SERVER = textwrap.dedent('''\
-    """A tiny stdio MCP server: one tool, ``echo``. JSON-RPC 2.0, one message per line."""
-    import json, sys
+    """A tiny stdio MCP server: one tool, ``echo``. JSON-RPC 2.0, one message per line.
+    MCP_ECHO_DELAY_S: seconds it takes to start (a slow server)."""
+    import json, os, sys, time
+    time.sleep(float(os.environ.get("MCP_ECHO_DELAY_S", "0")))
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -183,6 +185,44 @@ def test_stream_json_call_verbatim(swarm):
     if not swarm.claude_bin.endswith("2.1.197/node_modules/.bin/claude"):
         # (2.1.197's -p adds its session-title request to usage when it wins a race)
         assert {k: usage[k] for k in USAGE_KEYS} == {k: real_result["usage"][k] for k in USAGE_KEYS}
+
+
+def _running(marker: str) -> list[str]:
+    """The command lines of the running processes that mention ``marker``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append(cmd)
+    return found
+
+
+def test_a_slow_mcp_server_has_its_tools_in_the_first_request(swarm, tmp_path):
+    """`claude -p` waits for the --mcp-config servers before its first request; the bridge's first prompt
+    waits too (2.1.197's interactive mode would send it at once, and the model's call would get "No such
+    tool available": run/mcp_tap.py), so the model's first request offers what -p's offers and the
+    call is answered by the server."""
+    swarm.env["MCP_ECHO_DELAY_S"] = "0.5"
+    offered = []
+    for run in (swarm.claude_p, swarm.bridge):
+        swarm.mock.clear()
+        p = run(*swarm.swarm_argv("Work on task-1 MOCK:script=swarm"), timeout=120)
+        assert p.returncode == 0, p.stderr.decode()
+        view = swarm_view(stream_lines(p.stdout))
+        assert "echo: ping" in json.dumps(view["tool_results"]), (run, view["tool_results"])
+        first = swarm.mock.main_requests()[0]["body"]
+        # (offered as a tool on 2.1.197; later CLIs defer MCP tools until the model asks for them)
+        offered.append(("mcp__swarm__echo" in [t.get("name") for t in first["tools"]],
+                        sorted(t.get("name") for t in first["tools"])))
+    assert offered[1] == offered[0], ("-p", set(offered[0][1]) - set(offered[1][1]), "bridge", set(offered[1][1]) - set(offered[0][1]))
+    if not swarm.at_least("2.1.329"):
+        assert offered[0][0]
+    # nothing of the run is left: no claude, no MCP server, no tap in front of it
+    assert _running(str(tmp_path / "mcp_echo.py")) == []
 
 
 def test_stream_json_tool_run_in_bypass_mode(swarm):

@@ -15,8 +15,6 @@ import json
 
 import pytest
 
-from claude_bridge_tmux.versions import parse
-
 pytestmark = pytest.mark.integration
 
 #: (the agent's requests wait 0.3 s, so that on 2.1.329 the main thread's reply to the launch always
@@ -31,8 +29,7 @@ PROMPT = "go MOCK:script=agent"
 
 
 def _background(bed) -> bool:
-    version = bed.claude_p("--version").stdout.decode().split()[0]
-    return (parse(version) or (0, 0, 0)) >= (2, 1, 329)
+    return not bed.facts.foreground_agent_lines
 
 
 def _lines(out: bytes) -> list[dict]:

@@ -178,7 +178,7 @@ def test_disk_full_under_home(bed):
     """HOME's disk is full: claude cannot write its transcript; the bridge sees claude's own warning and
     says so in one line instead of waiting, and never truncates ~/.claude.json."""
     with _tmpfs(bed.home, size="256k"):
-        seed_home(bed.home, bed.cwd, version=_version(bed))
+        seed_home(bed.home, bed.cwd, version=bed.version)
         before = (bed.home / ".claude.json").read_bytes()
         _fill(bed.home)
         # 2.1.329 shows claude's own warning (an error at once); 2.1.197 shows nothing, so the bound is the
@@ -248,7 +248,4 @@ def test_sigkill_of_the_bridge_is_reaped_by_the_next_run(bed):
     assert claude_processes(bed.home) == []
 
 
-def _version(bed) -> str:
-    out = subprocess.run([bed.claude_bin, "--version"], capture_output=True, text=True, timeout=30).stdout
-    return out.split()[0] if out.strip() else "2.1.197"
 

@@ -9,51 +9,27 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from claude_bridge_tmux.testing.mock_api import MockServer
+from tests.conftest import claude_binaries
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-VERSIONS = ("2.1.197", "2.1.329")
 KEY = "sk-ant-test-mock-0123456789abcdef"
 
 
-def _find_bins() -> list[tuple[str, str]]:
-    env = os.environ.get("CLAUDE_BRIDGE_CLAUDE_BINS")
-    if env:
-        out = []
-        for b in filter(None, env.split(os.pathsep)):
-            ver = subprocess.run([b, "--version"], capture_output=True, text=True, timeout=60).stdout.split()
-            out.append((ver[0] if ver else b, b))
-        return out
-    if not shutil.which("npm"):
-        return []
-    out = []
-    for v in VERSIONS:
-        res = subprocess.run([str(REPO / "scripts" / "install-claude"), v], capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, f"install-claude {v} failed: {res.stderr}"
-        out.append((v, res.stdout.strip().splitlines()[-1]))
-    return out
-
-
-_BINS: list[tuple[str, str]] | None = None
-
-
-def pytest_generate_tests(metafunc):  # parametrize 'cli' over the pinned CLIs
-    global _BINS
+def pytest_generate_tests(metafunc):  # parametrize 'cli' over the pinned CLIs (tests/conftest.py finds them)
     if "cli" in metafunc.fixturenames:
-        if _BINS is None:
-            _BINS = _find_bins()
-        if not _BINS:
+        bins = claude_binaries()
+        if not bins:
             metafunc.parametrize("cli", [pytest.param(None, marks=pytest.mark.skip(reason="npm missing: no claude CLI"))])
         else:
-            metafunc.parametrize("cli", [b for _, b in _BINS], ids=[v for v, _ in _BINS])
+            metafunc.parametrize("cli", [b for _, b in bins], ids=[v for v, _ in bins])
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ pytestmark = pytest.mark.integration
 NEW_SLASH_TO_MODEL = "2.1.329"   # from this version on, claude -p sends an unknown /command to the model
 
 
-def version_of(bed) -> str:
-    return "2.1.329" if "2.1.329" in bed.claude_bin else "2.1.197"
 
 
 def result_json(p) -> dict:
@@ -49,7 +47,7 @@ def test_unknown_slash_command_as_claude_p(bed):
     res = result_json(p)
     real = result_json(bed.claude_p("-p", "/nosuchcmd arg", "--output-format", "json"))
     assert (res["subtype"], res["is_error"], res["num_turns"]) == (real["subtype"], real["is_error"], real["num_turns"])
-    if version_of(bed) < NEW_SLASH_TO_MODEL:
+    if not bed.at_least(NEW_SLASH_TO_MODEL):
         assert res["result"] == real["result"] == "Unknown command: /nosuchcmd"
         assert res["num_turns"] == 0 and res["stop_reason"] is None
         assert bed.mock.main_requests() == []
@@ -260,7 +258,7 @@ BUDGET_FIELDS = ("type", "subtype", "is_error", "num_turns", "stop_reason", "err
 
 def test_max_budget_like_claude_p(bed):
     cases = [("p plain", "0.0000001"), ("ok MOCK:tool=echo_x", "5")]
-    if version_of(bed) >= "2.1.329":
+    if bed.at_least("2.1.329"):
         # 2.1.197 -p also counts its racy session-title request, which moves the point it stops at
         cases.append(("t MOCK:toolloop", "0.0006"))
     for prompt, budget in cases:

@@ -34,8 +34,6 @@ USAGE_OF = {"inputTokens": "input_tokens", "outputTokens": "output_tokens",
             "cacheReadInputTokens": "cache_read_input_tokens", "cacheCreationInputTokens": "cache_creation_input_tokens"}
 
 
-def version_of(bed) -> str:
-    return "2.1.329" if "2.1.329" in bed.claude_bin else "2.1.197"
 
 
 def run_ok(p) -> list[dict]:
@@ -119,7 +117,7 @@ def resumed_twice(bed) -> str:
 
 
 def compare(bed, theirs: dict, ours: dict, restored) -> None:
-    version = version_of(bed)
+    version = bed.version
     a, b = not_the_turn(theirs, version), not_the_turn(ours, version)
     assert b == a
     if dialect(version).restores_cost_state:
@@ -134,7 +132,7 @@ def test_resumed_session_counts_what_claude_p_counts(bed, resumed_twice, how):
     sid = resumed_twice
     args = {"resume": ["--resume", sid], "continue": ["--continue"],
             "fork": ["--resume", sid, "--fork-session"], "continue-fork": ["--continue", "--fork-session"]}[how]
-    restored = restored_state(next(t for t in bed.transcripts() if t.stem == sid), sid, version_of(bed))
+    restored = restored_state(next(t for t in bed.transcripts() if t.stem == sid), sid, bed.version)
     (theirs,), (ours,) = side_by_side(bed, "third turn", *args)
     assert (ours["session_id"] == sid) == (theirs["session_id"] == sid) == (how in ("resume", "continue"))
     compare(bed, theirs, ours, restored)
@@ -144,7 +142,7 @@ def test_session_of_claude_p_turns_resumed(bed):
     """Turns by `claude -p` (its own cost-state records), then one more through each."""
     sid = results(run_ok(bed.claude_p("-p", "first turn", *SJ)))[-1]["session_id"]
     run_ok(bed.claude_p("-p", "second turn", "--resume", sid, *SJ))
-    restored = restored_state(bed.transcripts()[0], sid, version_of(bed))
+    restored = restored_state(bed.transcripts()[0], sid, bed.version)
     (theirs,), (ours,) = side_by_side(bed, "third turn", "--resume", sid)
     compare(bed, theirs, ours, restored)
 
@@ -164,7 +162,7 @@ def test_local_command_on_a_resumed_session_is_exact(bed, resumed_twice):
 def test_budget_counts_only_the_run(bed, resumed_twice):
     """--max-budget-usd compares what this run spends: a restored total above it is no error."""
     restored = restored_state(next(t for t in bed.transcripts() if t.stem == resumed_twice), resumed_twice,
-                              version_of(bed))
+                              bed.version)
     budget = str(restored["total_cost_usd"] * 0.9) if restored else "0.01"
     (theirs,), (ours,) = side_by_side(bed, "third turn", "--resume", resumed_twice, "--max-budget-usd", budget)
     assert (ours["subtype"], ours["is_error"]) == (theirs["subtype"], theirs["is_error"]) == ("success", False)
@@ -175,13 +173,13 @@ def test_budget_counts_only_the_run(bed, resumed_twice):
 def test_stream_input_on_a_resumed_session(bed, resumed_twice):
     """stream-json input: the first result starts from the restored state, the next from the first."""
     sid = resumed_twice
-    restored = restored_state(next(t for t in bed.transcripts() if t.stem == sid), sid, version_of(bed))
+    restored = restored_state(next(t for t in bed.transcripts() if t.stem == sid), sid, bed.version)
     stdin = "".join(json.dumps({"type": "user", "message": {"role": "user", "content": t}}) + "\n"
                     for t in ("stream one", "stream two"))
     theirs, ours = side_by_side(bed, "--resume", sid, "--input-format", "stream-json", input=stdin)
     compare(bed, theirs[0], ours[0], restored)
     for side in (theirs, ours):
-        later = not_the_turn(side[1], version_of(bed))
+        later = not_the_turn(side[1], bed.version)
         assert later["total"] == round(side[0]["total_cost_usd"], 12)
         assert side[1]["duration_api_ms"] >= side[0]["duration_api_ms"]
     assert [list(e) for e in ours[1]["modelUsage"].values()] == [list(e) for e in theirs[1]["modelUsage"].values()]
@@ -197,7 +195,7 @@ def test_agent_sdk_resume(bed, resumed_twice):
     from pathlib import Path
     bridge = str(Path(sys.executable).parent / "claude-bridge")
     sid = resumed_twice
-    restored = restored_state(next(t for t in bed.transcripts() if t.stem == sid), sid, version_of(bed))
+    restored = restored_state(next(t for t in bed.transcripts() if t.stem == sid), sid, bed.version)
 
     def result_of(cli: str) -> dict:
         got: list = []

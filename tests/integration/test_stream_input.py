@@ -79,7 +79,7 @@ def test_empty_input_and_bad_lines_like_claude_p(bed):
         p = bed.bridge(*SJ_IN, input=stdin)
         real = bed.claude_p(*SJ_IN, input=stdin)
         assert (p.returncode, p.stdout) == (real.returncode, real.stdout) == ((0, b"") if not stdin else (1, b""))
-        if "2.1.329" in bed.claude_bin or not stdin:
+        if bed.facts.stream_input_error_v2 or not stdin:
             assert p.stderr == real.stderr
         else:
             assert p.stderr.startswith(b"Error parsing streaming input line: not json: SyntaxError: JSON Parse error: ")

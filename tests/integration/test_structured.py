@@ -44,9 +44,6 @@ def _normal(obj, version):
     return obj
 
 
-def _version(bed) -> str:
-    out = subprocess.run([bed.claude_bin, "--version"], capture_output=True, text=True, env=bed.env, timeout=60)
-    return out.stdout.split()[0]
 
 
 def both(bed, *args, env=None):
@@ -73,7 +70,7 @@ def _structured_tool(body: dict) -> dict:
     ('always invalid MOCK:structured={"resp":5} MOCK:stuckstructured', {"MAX_STRUCTURED_OUTPUT_RETRIES": "2"}),
 ], ids=["valid", "invalid_then_valid", "never_called", "retries_exhausted"])
 def test_stream_json_is_claude_p_s(bed, prompt, env):
-    version = _version(bed)
+    version = bed.version
     real, real_reqs, ours, our_reqs = both(bed, "-p", prompt, "--json-schema", SCHEMA, *SJ, env=env)
     assert (ours.returncode, ours.stderr) == (real.returncode, real.stderr), ours.stderr.decode()
     a, b = stream_lines(ours.stdout), stream_lines(real.stdout)
@@ -90,7 +87,7 @@ def test_stream_json_is_claude_p_s(bed, prompt, env):
 
 
 def test_json_and_text_results_are_claude_p_s(bed):
-    version = _version(bed)
+    version = bed.version
     for fmt, prompt in (("json", "valid MOCK:structured"), ("text", "valid MOCK:structured"),
                         ("text", 'bad MOCK:structured={"resp":5} MOCK:stuckstructured')):
         real, _, ours, _ = both(bed, "-p", prompt, "--json-schema", SCHEMA, "--output-format", fmt,

@@ -75,13 +75,14 @@ class TestVersioned:
         assert versioned.nearest(want, ("2.1.329", "2.1.197")) == got
 
     def test_packaged(self):
-        assert versioned.packaged("shapes") == ("2.1.197", "2.1.329")
-        assert versioned.packaged("pricing") == ("2.1.197", "2.1.329")
+        assert versioned.packaged("shapes") == ("2.1.197", "2.1.329", "2.1.332")
+        assert versioned.packaged("pricing") == ("2.1.197", "2.1.329", "2.1.332")
 
     def test_default_is_the_reference_version(self):
         assert shapes.load().version == "2.1.197"
         assert pricing.load_table().version == "2.1.197"
-        assert shapes.load("2.1.400").version == "2.1.329"
+        assert shapes.load("2.1.400").version == "2.1.332"
+        assert shapes.load("2.1.330").version == "2.1.329"
         assert pricing.load_table("2.1.250").version == "2.1.197"
 
 

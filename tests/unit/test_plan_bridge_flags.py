@@ -99,6 +99,17 @@ def test_explicitly_allowed_interactive_tools_stay(version, argv, kept):
     assert kept not in hidden and len(hidden) == 3
 
 
+@pytest.mark.parametrize("version,hidden", [("2.1.197", True), ("2.1.329", False), ("2.1.332", False)])
+def test_wait_for_mcp_servers_is_hidden_where_the_bridge_waits_for_the_servers(version, hidden):
+    """2.1.197 with --mcp-config: the bridge holds the first prompt until the servers are up (as -p does),
+    and -p then offers no WaitForMcpServers; interactive 2.1.197 with --model offers it all session."""
+    plan = plan_for(["-p", "x", "--model", "m", "--mcp-config", "/tmp/m.json"], version)
+    assert ("WaitForMcpServers" in _after(plan.claude_args, "--disallowedTools")) is hidden
+    assert "WaitForMcpServers" not in _after(plan_for(["-p", "x"], version).claude_args, "--disallowedTools")
+    plan = plan_for(["-p", "x", "--mcp-config", "/tmp/m.json", "--allowedTools", "WaitForMcpServers"], version)
+    assert "WaitForMcpServers" not in _after(plan.claude_args, "--disallowedTools")
+
+
 # -- sessions ---------------------------------------------------------------------------------------
 
 UUID = "0e1bb70b-05db-45d9-b583-01288de64b6f"
