@@ -113,6 +113,9 @@ class Dialect:
     #: both modes, a call waits for its server); 2.1.197's interactive mode sends the first request
     #: without their tools, where ``-p`` waits for them (run/mcp_tap.py, docs/cli-behaviour.md §14)
     mcp_waits_before_input: bool
+    #: with --include-partial-messages the stream-json result lists ``begun_message_ids`` (the API
+    #: message ids whose stream began in the turn) after ``uuid`` (2.1.332)
+    result_begun_message_ids: bool
 
 
 _NEW = (2, 1, 329)
@@ -131,4 +134,5 @@ def dialect(version: str | None) -> Dialect:
                    settings_path_resolved=new, restores_cost_state=new, clear_resets_cost=new,
                    local_command_api_ms_zero=new, structured_retries_cost_all=new,
                    session_start_fork_source=new, system_prompt_pair_joined=new,
-                   foreground_agent_lines=not new, mcp_waits_before_input=new)
+                   foreground_agent_lines=not new, mcp_waits_before_input=new,
+                   result_begun_message_ids=v is None or v >= (2, 1, 332))

@@ -115,10 +115,27 @@ class Bed:
 
     def bridge(self, *args: str, input: str | bytes | None = None, timeout: float = 90, env: dict | None = None,
                cwd: Path | None = None) -> subprocess.CompletedProcess:
-        """Run ``python -m claude_bridge_tmux ARGS`` (the real bridge, the real claude)."""
-        return subprocess.run([sys.executable, "-m", "claude_bridge_tmux", *args], input=_b(input),
-                              capture_output=True, timeout=timeout, env=env or self.env, cwd=cwd or self.cwd,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        """Run ``python -m claude_bridge_tmux ARGS`` (the real bridge, the real claude).
+
+        Past ``timeout`` the bridge gets SIGTERM (it then prints the pane's last lines and writes its
+        run log, as for any caller's timeout), and the test fails with what it printed."""
+        argv = [sys.executable, "-m", "claude_bridge_tmux", *args]
+        with subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or self.env,
+                              cwd=cwd or self.cwd) as proc:
+            try:
+                out, err = proc.communicate(_b(input), timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    out, err = proc.communicate(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    out, err = proc.communicate()
+                raise AssertionError(f"claude-bridge {' '.join(args)[:200]} still running after {timeout} s; "
+                                     f"after SIGTERM it printed:\n{err.decode(errors='replace')[-3000:]}"
+                                     f"\nstdout:\n{out.decode(errors='replace')[-1500:]}") from None
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
     def claude_p(self, *args: str, input: str | bytes | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
         """Run the real ``claude`` with ARGS (print mode) in the same bed, for side-by-side checks."""

@@ -102,6 +102,7 @@ class Emitter:
         self._held_init: dict | None = None
         self._collected: list[dict] = []
         self._open: dict | None = None         # the API response whose events are open (partial)
+        self._begun: list[str] = []            # message ids whose events began since the last result
         self._last_time: float | None = None  # the last timestamped record's time (epoch s; None: unparseable)
 
     def new_turn(self) -> None:
@@ -227,6 +228,8 @@ class Emitter:
             self.close_message()
         if self._open is None:
             self._open = {"id": mid, "blocks": 0, "message": message}
+            if isinstance(mid, str) and mid not in self._begun:
+                self._begun.append(mid)
             self.line(partial.status_line(session_id=self.session_id, version=self.version))
             ttft = ms_between(self._last_time, record_time(record))
             self._event(partial.message_start_event(message), thinking=dialect(self.version).stream_event_extras,
@@ -263,6 +266,9 @@ class Emitter:
         self._session_started()
         if self.partial:
             self.close_message()
+            if self._begun and self.fmt == "stream-json" and dialect(self.version).result_begun_message_ids:
+                with_begun(result, self._begun)
+            self._begun = []
         self.results += 1
         if self.fmt == "stream-json":
             self.line(result)
@@ -284,3 +290,13 @@ class Emitter:
         stdout, stderr, code = modes.text_output(result, self.version)
         self._write(stdout)
         return stderr, code
+
+
+def with_begun(result: dict, ids: list[str]) -> None:
+    """Add ``begun_message_ids`` to ``result`` in place, right after ``uuid`` (2.1.332 ``-p``
+    with --include-partial-messages; at the end when there is no ``uuid``)."""
+    items = [(k, v) for k, v in result.items() if k != "begun_message_ids"]
+    at = next((i + 1 for i, (k, _) in enumerate(items) if k == "uuid"), len(items))
+    items.insert(at, ("begun_message_ids", list(ids)))
+    result.clear()
+    result.update(items)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from claude_bridge_tmux.follow.localcmd import is_local_command_record as _is_local_command_record
 from claude_bridge_tmux.follow.localcmd import local_command_text as _local_command_text
 from claude_bridge_tmux.follow.localcmd import unknown_command as _unknown_command
@@ -95,6 +97,26 @@ def test_partial_events_around_each_block():
     assert lines[7]["event"]["delta"] == {"type": "input_json_delta", "partial_json": '{"command":"echo"}'}
     assert lines[10]["event"]["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
     assert lines[1]["thinking_display"] == "updates" and lines[2]["api_message_id"] == "m1"
+
+
+@pytest.mark.parametrize("version,listed", [("2.1.329", False), ("2.1.332", True)])
+def test_partial_result_lists_the_begun_messages_after_uuid(version, listed):
+    """2.1.332 -p --include-partial-messages: the result has begun_message_ids (each response's API id,
+    once, in order) right after uuid; 2.1.329 has none. Each result lists only its own turn's."""
+    out = io.BytesIO()
+    em = Emitter("stream-json", out, "s", version=version, options=EmitOptions(partial=True))
+    em.record(assistant("m1", tool("t1")))
+    em.record(assistant("m2", {"type": "text", "text": "a"}))
+    em.record(assistant("m2", {"type": "text", "text": "b"}))
+    em.result({"type": "result", "uuid": "u", "ttft_stream_ms": 1})
+    em.record(assistant("m3", {"type": "text", "text": "c"}))
+    em.result({"type": "result", "uuid": "u2"})
+    first, second = [m for m in (json.loads(x) for x in out.getvalue().splitlines()) if m["type"] == "result"]
+    if listed:
+        assert list(first) == ["type", "uuid", "begun_message_ids", "ttft_stream_ms"]
+        assert first["begun_message_ids"] == ["m1", "m2"] and second["begun_message_ids"] == ["m3"]
+    else:
+        assert "begun_message_ids" not in first and "begun_message_ids" not in second
 
 
 def test_json_verbose_is_one_array():
