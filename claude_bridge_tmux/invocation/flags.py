@@ -166,16 +166,50 @@ def _nearest(version: str | None) -> str:
     return older[-1] if older else vs[0]
 
 
+_DERIVED: dict[str, FlagTable] = {}     # version -> table derived from its --help (invocation/derive.py)
+
+
 def load_table(version: str | None = None) -> FlagTable:
     """Option table for ``version`` (e.g. "2.1.197" or "2.1.197 (Claude Code)"): the exact table when
-    bundled, else the newest bundled table not newer than it (the oldest for older versions); the
-    newest when ``version`` is None or unparseable."""
+    bundled, else the one derived from that version's ``--help`` (:func:`use_derived`), else the
+    newest bundled table not newer than it (the oldest for older versions); the newest when
+    ``version`` is None or unparseable."""
+    m = re.match(r"\d+(?:\.\d+)*", (version or "").strip())
+    if m and m.group(0) in _DERIVED:
+        return _DERIVED[m.group(0)]
     return _load(_nearest(version))
+
+
+def has_table(version: str) -> bool:
+    """Whether ``version`` has its own table: bundled, or derived in this process."""
+    return version in known_versions() or version in _DERIVED
+
+
+def derived_table(version: str) -> FlagTable | None:
+    """The table derived from ``version``'s ``--help`` in this process, if any."""
+    return _DERIVED.get(version)
+
+
+def raw_table(version: str) -> dict:
+    """The bundled table file (JSON object) nearest to ``version``, as :func:`load_table` picks it."""
+    return json.loads(resources.files("claude_bridge_tmux").joinpath("data", f"flags-{_nearest(version)}.json")
+                      .read_text())
+
+
+def use_derived(raw: Mapping) -> FlagTable:
+    """Make :func:`load_table` answer ``raw["version"]`` with this derived table (invocation/derive.py)."""
+    table = _from_raw(raw)
+    _DERIVED[str(raw["version"])] = table
+    return table
 
 
 @cache
 def _load(version: str) -> FlagTable:
-    raw = json.loads(resources.files("claude_bridge_tmux").joinpath("data", f"flags-{version}.json").read_text())
+    return _from_raw(json.loads(resources.files("claude_bridge_tmux").joinpath("data", f"flags-{version}.json")
+                                .read_text()))
+
+
+def _from_raw(raw: Mapping) -> FlagTable:
     specs: dict[str, OptionSpec] = {}
     for o in raw["options"]:
         v = o.get("validate")

@@ -117,7 +117,20 @@ def claude_version(binary: str, env: dict[str, str] | None = None) -> str:
             _save_disk_versions(env, cached)
     if cache_key is not None:
         _VERSIONS[cache_key] = version
+    _ensure_table(binary, version, env)
     return version
+
+
+def _ensure_table(binary: str, version: str, env: dict[str, str] | None) -> None:
+    """A version without a bundled option table gets one derived from its own ``--help`` (once per
+    machine, kept in the state directory: invocation/derive.py); on failure the nearest bundled one."""
+    if flagmod.has_table(version):
+        return
+    from claude_bridge_tmux.invocation import derive
+    raw = derive.derive_for(binary, version, flagmod.raw_table(version), env,
+                            run_env={k: v for k, v in os.environ.items() if k not in STRIPPED_ENV})
+    if raw is not None:
+        flagmod.use_derived(raw)
 
 
 def _disk_versions(env: dict[str, str] | None) -> dict:
@@ -251,7 +264,8 @@ def build_plan(parsed: flagmod.ParsedArgs, *, stdin_text: str | None, caller_env
         if key == "permission-prompt-tool" and _value == "stdio" and _opt(parsed, "input-format") == "stream-json":
             continue    # the Agent SDK's can_use_tool: permission requests go to the SDK (run/relay.py)
         if handling == "refuse" or (handling == "bridge" and key not in SUPPORTED_BRIDGE_OPTIONS):
-            why = REFUSED_WHY.get(key, "it cannot be run through an interactive pane yet")
+            why = REFUSED_WHY.get(key) or (spec.note if spec is not None and spec.note.startswith("new in claude ")
+                                           else "it cannot be run through an interactive pane yet")
             raise UsageError(f"claude-bridge: --{key} is not supported by claude-bridge ({why})")
 
     # claude's order (verified on 2.1.197 and 2.1.329): session id, session combination, root + bypass,

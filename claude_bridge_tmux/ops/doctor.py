@@ -130,12 +130,24 @@ def check_flags(version: str | None) -> Check:
         return Check("flags", "skip", f"no claude to match (tables for {', '.join(known)})")
     if version in known:
         return Check("flags", "ok", f"option table for {version} is bundled")
+    derived = flagmod.derived_table(version)
+    if derived is not None:
+        from claude_bridge_tmux.invocation.derive import load_derived
+        raw = load_derived(None, version) or {}
+        added = raw.get("added") or []
+        return Check("flags", "warn",
+                     f"claude {version} is not pinned: its option table was derived from its --help over "
+                     f"{raw.get('derived_from', '?')}'s ({len(added)} new option(s), refused until reviewed"
+                     f"{': --' + ', --'.join(added) if added else ''}); output shapes, prices and behaviour "
+                     f"facts are {raw.get('derived_from', '?')}'s",
+                     f"use a pinned claude ({', '.join(known)}), or pin {version} with scripts/add-cli-version "
+                     "in a claude-bridge checkout")
     nearest = flagmod.load_table(version).version
     return Check("flags", "warn",
                  f"no option table for claude {version}; argv is parsed with {nearest}'s "
                  "(options added or changed since may be refused or mis-parsed)",
-                 f"use a supported claude ({', '.join(known)}), or generate a table with "
-                 f"scripts/gen-flag-table from a claude-bridge checkout")
+                 f"use a supported claude ({', '.join(known)}), or pin it with scripts/add-cli-version "
+                 "in a claude-bridge checkout")
 
 
 def check_config(env: dict[str, str]) -> Check:
