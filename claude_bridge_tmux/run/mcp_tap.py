@@ -3,7 +3,9 @@
 ``python -I -S mcp_tap.py READY_FILE COMMAND [ARG...]`` starts ``COMMAND ARG...`` (same environment,
 cwd and stderr) and copies bytes both ways unchanged: claude's stdin to the server, the server's
 stdout to claude. It reads along for one thing: the server's answer (result or error) to claude's
-``tools/list`` request. Then, or when the server ends or cannot be started, it creates READY_FILE
+``tools/list`` request (and to the other list requests sent with it; for a server whose
+``initialize`` answer offers no tools, that answer). Then, or when the server ends or cannot be
+started, it creates READY_FILE
 (empty, 0600). The bridge holds the first prompt until every READY_FILE exists, for at most the
 MCP connect timeout (``ClaudeSession.expect_ready``).
 
@@ -45,13 +47,23 @@ def _messages(line: bytes) -> list:
 
 
 def list_requests(line: bytes) -> dict:
-    """``{id: method}`` of the list requests (:data:`LISTS`) in one JSON-RPC line of claude's."""
-    return {m.get("id"): m["method"] for m in _messages(line) if m.get("method") in LISTS and "id" in m}
+    """``{id: method}`` of ``initialize`` and the list requests (:data:`LISTS`) in one JSON-RPC line
+    of claude's."""
+    return {m["id"]: m["method"] for m in _messages(line)
+            if m.get("method") in ("initialize", *LISTS) and isinstance(m.get("id"), (str, int))}
 
 
-def answered(line: bytes) -> list:
-    """The request ids one JSON-RPC line of the server's answers (results and errors)."""
-    return [m.get("id") for m in _messages(line) if "method" not in m and "id" in m]
+def answers(line: bytes) -> list:
+    """The answers (results and errors: messages with an id and no method) in one JSON-RPC line of
+    the server's."""
+    return [m for m in _messages(line) if "method" not in m and isinstance(m.get("id"), (str, int))]
+
+
+def has_tools(initialize_answer: dict) -> bool:
+    """Whether a server's ``initialize`` answer offers tools (claude lists them only then)."""
+    result = initialize_answer.get("result")
+    caps = result.get("capabilities") if isinstance(result, dict) else None
+    return isinstance(caps, dict) and "tools" in caps
 
 
 def main(argv: list[str]) -> int:
@@ -69,7 +81,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, lambda s, _f: child.send_signal(s))
     assert child.stdin is not None and child.stdout is not None
     stdin, server_out, out = sys.stdin.buffer.fileno(), child.stdout.fileno(), sys.stdout.buffer.fileno()
-    pending: dict = {}          # claude's list requests not yet answered: id -> method
+    pending: dict = {}          # claude's initialize and list requests not yet answered: id -> method
     tools_listed = seen = False
     buf_in = buf_out = b""
     open_fds = [stdin, server_out]
@@ -108,9 +120,10 @@ def main(argv: list[str]) -> int:
                 buf_out += chunk
                 *lines, buf_out = buf_out.split(b"\n")
                 for line in lines:
-                    for mid in answered(line):
-                        tools_listed = tools_listed or pending.get(mid) == "tools/list"
-                        pending.pop(mid, None)
+                    for answer in answers(line):
+                        method = pending.pop(answer["id"], None)
+                        if method == "tools/list" or (method == "initialize" and not has_tools(answer)):
+                            tools_listed = True     # (a server without tools: nothing to wait for)
                 if tools_listed and not pending:
                     # written after claude has the answer: it adds the tools as it reads them
                     seen = True

@@ -24,6 +24,8 @@ SERVER = textwrap.dedent('''\
             continue
         if msg["method"] == "tools/list":
             result = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}
+        elif msg["method"] == "initialize":
+            result = {"capabilities": {"tools": {}}}
         else:
             result = {"method-was": msg["method"]}
         print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
@@ -40,10 +42,13 @@ def test_list_requests_and_answers_are_read_from_json_rpc_lines():
     batch = json.dumps([{"id": "a", "method": "prompts/list"}, {"method": "notifications/initialized"},
                         {"id": 4, "method": "tools/call"}]).encode()
     assert mcp_tap.list_requests(batch) == {"a": "prompts/list"}
+    assert mcp_tap.list_requests(rpc(1, "initialize")) == {1: "initialize"}
     assert mcp_tap.list_requests(b"not json") == {}
-    assert mcp_tap.answered(b'{"jsonrpc":"2.0","id":2,"result":{}}') == [2]
-    assert mcp_tap.answered(b'{"jsonrpc":"2.0","id":3,"error":{"code":1}}') == [3]
-    assert mcp_tap.answered(b'{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage"}') == []   # a request
+    assert [a["id"] for a in mcp_tap.answers(b'{"jsonrpc":"2.0","id":2,"result":{}}')] == [2]
+    assert [a["id"] for a in mcp_tap.answers(b'{"jsonrpc":"2.0","id":3,"error":{"code":1}}')] == [3]
+    assert mcp_tap.answers(b'{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage"}') == []   # a request
+    assert mcp_tap.has_tools({"id": 1, "result": {"capabilities": {"tools": {}}}})
+    assert not mcp_tap.has_tools({"id": 1, "result": {"capabilities": {"prompts": {}}}})
 
 
 def test_the_tap_passes_bytes_through_and_says_when_the_tools_are_listed(tmp_path):
@@ -55,7 +60,7 @@ def test_the_tap_passes_bytes_through_and_says_when_the_tools_are_listed(tmp_pat
     assert tap.stdin is not None and tap.stdout is not None
     tap.stdin.write(rpc(1, "initialize"))
     tap.stdin.flush()
-    assert json.loads(tap.stdout.readline()) == {"jsonrpc": "2.0", "id": 1, "result": {"method-was": "initialize"}}
+    assert json.loads(tap.stdout.readline()) == {"jsonrpc": "2.0", "id": 1, "result": {"capabilities": {"tools": {}}}}
     assert not ready.exists()                      # connected, but claude does not have the tools yet
     tap.stdin.write(rpc(2, "tools/list"))
     tap.stdin.flush()
@@ -71,6 +76,29 @@ def test_the_tap_passes_bytes_through_and_says_when_the_tools_are_listed(tmp_pat
     tap.stdin.close()
     assert json.loads(tap.stdout.readline())["id"] == 3
     assert tap.wait(10) == 3                        # the server's exit status
+
+
+def test_a_server_without_tools_is_ready_once_initialized(tmp_path):
+    server = tmp_path / "server.py"
+    server.write_text("import json, sys\n"
+                      "for line in sys.stdin:\n"
+                      "    m = json.loads(line)\n"
+                      "    print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': {'capabilities': {'prompts': {}}}}),"
+                      " flush=True)\n")
+    ready = tmp_path / "ready"
+    tap = subprocess.Popen([sys.executable, "-I", "-S", mcp_tap.__file__, str(ready), sys.executable, str(server)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert tap.stdin is not None and tap.stdout is not None
+    tap.stdin.write(rpc(1, "initialize"))
+    tap.stdin.flush()
+    assert json.loads(tap.stdout.readline())["id"] == 1
+    for _ in range(100):
+        if ready.exists():
+            break
+        time.sleep(0.02)
+    assert ready.exists()
+    tap.stdin.close()
+    assert tap.wait(10) == 0
 
 
 def test_the_tap_of_a_server_that_cannot_start_reports_it_and_is_ready(tmp_path):
