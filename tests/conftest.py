@@ -128,7 +128,7 @@ class Bed:
             except subprocess.TimeoutExpired:
                 proc.terminate()
                 try:
-                    out, err = proc.communicate(timeout=15)
+                    out, err = proc.communicate(timeout=45)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     out, err = proc.communicate()

@@ -158,6 +158,7 @@ class ClaudeSession:
         self.closed = False
         self.trust_leased = False                  # this run holds temporary trust for its cwd (preseed lease)
         self._trust = TrustAnswer()
+        self._cleared = False                      # a SessionStart of source "clear" was seen
         self._input_lock = threading.Lock()        # typing a prompt vs. Shift+Tab from the SDK
         # files that must exist before the first prompt is typed (an MCP server's tools are listed),
         # each with the time from the start it is waited for at most (expect_ready)
@@ -292,11 +293,17 @@ class ClaudeSession:
 
     # -- events --------------------------------------------------------------------------------
     def _drain_hooks(self) -> list[hookmod.HookEvent]:
-        events = self.spool.drain()
-        for ev in events:
+        events = []
+        for ev in self.spool.drain():
             p = ev.payload
             self.log(f"hook {ev.event}")
             if ev.event == "SessionStart":
+                if p.get("source") in ("startup", "resume") and self._cleared:
+                    # the launch's own SessionStart, its hook done after a /clear's (hooks run
+                    # concurrently; under load the first one may finish last): the session is the clear's
+                    self.log("hook SessionStart of the launch after a /clear's: ignored")
+                    continue
+                self._cleared = self._cleared or p.get("source") == "clear"
                 self.info.model = p.get("model") or self.info.model
                 self.info.source = p.get("source")
                 # With our own --session-id (also a fork's) the id and file are known; 2.1.197 reports
@@ -307,6 +314,7 @@ class ClaudeSession:
                     if p.get("transcript_path"):
                         self.info.transcript_path = p["transcript_path"]
                         self._follow(Path(p["transcript_path"]))
+            events.append(ev)
         return events
 
     def read_new_records(self) -> list[dict]:
