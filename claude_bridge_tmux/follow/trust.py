@@ -40,7 +40,8 @@ class TrustAnswer:
     def decide(self, lines: list[str], now: float) -> Decision:
         """What to do about the trust dialog on ``lines`` (the pane's rows) at ``now`` (monotonic s);
         a returned key counts as pressed."""
-        rows = [r.strip() for r in lines]
+        # (2.1.197 may mark the row of the folder's earlier answer with a trailing ✔)
+        rows = [r.strip().removesuffix("✔").strip() for r in lines]
         yes = next((i for i, r in enumerate(rows) if r.endswith("Yes, I trust this folder")), None)
         chosen = next((i for i, r in enumerate(rows) if r.startswith("❯") and ("trust" in r or "exit" in r)), None)
         if yes is None or chosen is None or self.keys >= MAX_KEYS:

@@ -64,3 +64,9 @@ def test_the_keys_are_bounded():
         pressed += d == "Enter"
         now += 1.0
     assert pressed == MAX_KEYS
+
+
+def test_a_checked_yes_row_is_still_the_yes_row():
+    """2.1.197 drew "❯ 1. Yes, I trust this folder ✔" (a CI run's pane after a stale write dropped trust)."""
+    checked = HEAD + [" ❯ 1. Yes, I trust this folder ✔", "   2. No, exit", " Enter to confirm · Esc to cancel"]
+    assert TrustAnswer().decide(checked, 10.0) == "Enter"
