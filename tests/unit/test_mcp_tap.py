@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,27 +52,40 @@ def test_list_requests_and_answers_are_read_from_json_rpc_lines():
     assert not mcp_tap.has_tools({"id": 1, "result": {"capabilities": {"prompts": {}}}})
 
 
-def test_the_tap_passes_bytes_through_and_says_when_the_tools_are_listed(tmp_path):
+def _tap(tmp_path, server_source: str) -> tuple[subprocess.Popen, Path]:
+    """The tap in front of a Python server (``server_source``), and its ready file."""
     server = tmp_path / "server.py"
-    server.write_text(SERVER)
+    server.write_text(server_source)
     ready = tmp_path / "ready"
     tap = subprocess.Popen([sys.executable, "-I", "-S", mcp_tap.__file__, str(ready), sys.executable, str(server)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert tap.stdin is not None and tap.stdout is not None
-    tap.stdin.write(rpc(1, "initialize"))
+    return tap, ready
+
+
+def _ask(tap: subprocess.Popen, mid: int, method: str) -> dict:
+    """Send one request through the tap; the answer that comes back."""
+    assert tap.stdin is not None and tap.stdout is not None
+    tap.stdin.write(rpc(mid, method))
     tap.stdin.flush()
-    assert json.loads(tap.stdout.readline()) == {"jsonrpc": "2.0", "id": 1, "result": {"capabilities": {"tools": {}}}}
-    assert not ready.exists()                      # connected, but claude does not have the tools yet
-    tap.stdin.write(rpc(2, "tools/list"))
-    tap.stdin.flush()
-    answer = tap.stdout.readline()
-    assert json.loads(answer)["result"]["tools"][0]["name"] == "echo"
-    # (created right after the answer was written to claude)
-    for _ in range(100):
-        if ready.exists():
-            break
+    return json.loads(tap.stdout.readline())
+
+
+def _appears(path: Path, within_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert ready.exists() and stat.S_IMODE(ready.stat().st_mode) == 0o600
+    return path.exists()
+
+
+def test_the_tap_passes_bytes_through_and_says_when_the_tools_are_listed(tmp_path):
+    tap, ready = _tap(tmp_path, SERVER)
+    assert _ask(tap, 1, "initialize") == {"jsonrpc": "2.0", "id": 1, "result": {"capabilities": {"tools": {}}}}
+    assert not ready.exists()                      # connected, but claude does not have the tools yet
+    assert _ask(tap, 2, "tools/list")["result"]["tools"][0]["name"] == "echo"
+    # (created right after the answer was written to claude)
+    assert _appears(ready) and stat.S_IMODE(ready.stat().st_mode) == 0o600
+    assert tap.stdin is not None and tap.stdout is not None
     tap.stdin.write(rpc(3, "tools/call"))
     tap.stdin.close()
     assert json.loads(tap.stdout.readline())["id"] == 3
@@ -79,24 +93,14 @@ def test_the_tap_passes_bytes_through_and_says_when_the_tools_are_listed(tmp_pat
 
 
 def test_a_server_without_tools_is_ready_once_initialized(tmp_path):
-    server = tmp_path / "server.py"
-    server.write_text("import json, sys\n"
-                      "for line in sys.stdin:\n"
-                      "    m = json.loads(line)\n"
-                      "    print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': {'capabilities': {'prompts': {}}}}),"
-                      " flush=True)\n")
-    ready = tmp_path / "ready"
-    tap = subprocess.Popen([sys.executable, "-I", "-S", mcp_tap.__file__, str(ready), sys.executable, str(server)],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert tap.stdin is not None and tap.stdout is not None
-    tap.stdin.write(rpc(1, "initialize"))
-    tap.stdin.flush()
-    assert json.loads(tap.stdout.readline())["id"] == 1
-    for _ in range(100):
-        if ready.exists():
-            break
-        time.sleep(0.02)
-    assert ready.exists()
+    tap, ready = _tap(tmp_path, "import json, sys\n"
+                                "for line in sys.stdin:\n"
+                                "    m = json.loads(line)\n"
+                                "    print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], "
+                                "'result': {'capabilities': {'prompts': {}}}}), flush=True)\n")
+    assert _ask(tap, 1, "initialize")["id"] == 1
+    assert _appears(ready)
+    assert tap.stdin is not None
     tap.stdin.close()
     assert tap.wait(10) == 0
 
